@@ -1,0 +1,1 @@
+"""The domain: cases, request types, deadlines and the rules between them. No I/O here."""

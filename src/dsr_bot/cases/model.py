@@ -1,0 +1,111 @@
+"""Case vocabulary and the rules that decide what may happen to a case.
+
+Pure: no database, mail or Slack imports. The service layer asks these rules before it
+changes anything, so the same rule holds whether the click came from Slack or the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RequestType(StrEnum):
+    """The rights a data subject can exercise by mail (GDPR articles in comments)."""
+
+    ACCESS = "access"  # Art. 15
+    ERASURE = "erasure"  # Art. 17
+    RECTIFICATION = "rectification"  # Art. 16
+    RESTRICTION = "restriction"  # Art. 18
+    PORTABILITY = "portability"  # Art. 20
+    OBJECTION = "objection"  # Art. 21(1)
+    MARKETING_OPTOUT = "marketing_optout"  # Art. 21(2)-(3)
+    CONSENT_WITHDRAWAL = "consent_withdrawal"  # Art. 7(3)
+
+
+ALL_REQUEST_TYPES: tuple[RequestType, ...] = tuple(RequestType)
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"  # received, acknowledged, nobody has acted yet
+    AWAITING_IDENTITY = "awaiting_identity"  # we asked the requester for proof (Art. 12(6))
+    IN_PROGRESS = "in_progress"  # identity verified, reply being prepared
+    ANSWERED = "answered"  # substantive reply sent
+    REJECTED = "rejected"  # refused under Art. 12(5) or identity not confirmed
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = frozenset(
+    {CaseStatus.OPEN, CaseStatus.AWAITING_IDENTITY, CaseStatus.IN_PROGRESS}
+)
+
+
+class IdentityStatus(StrEnum):
+    UNVERIFIED = "unverified"
+    REQUESTED = "requested"
+    VERIFIED = "verified"
+    FAILED = "failed"
+
+
+class Disposition(StrEnum):
+    """What intake decided about one inbound message."""
+
+    CASE = "case"  # opened a new case
+    REPLY = "reply"  # attached to an existing case
+    NOT_REQUEST = "not_request"
+    NEEDS_REVIEW = "needs_review"  # a human must look (unparseable, uncertain classification)
+
+
+# Transitions staff may cause; the service refuses anything else with a reason.
+ALLOWED_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.OPEN: frozenset(
+        {CaseStatus.AWAITING_IDENTITY, CaseStatus.IN_PROGRESS, CaseStatus.REJECTED,
+         CaseStatus.CLOSED}
+    ),
+    CaseStatus.AWAITING_IDENTITY: frozenset(
+        {CaseStatus.IN_PROGRESS, CaseStatus.REJECTED, CaseStatus.CLOSED}
+    ),
+    CaseStatus.IN_PROGRESS: frozenset(
+        {CaseStatus.ANSWERED, CaseStatus.REJECTED, CaseStatus.CLOSED}
+    ),
+    CaseStatus.ANSWERED: frozenset({CaseStatus.CLOSED, CaseStatus.IN_PROGRESS}),
+    CaseStatus.REJECTED: frozenset({CaseStatus.CLOSED}),
+    CaseStatus.CLOSED: frozenset(),
+}
+
+
+class RuleViolation(Exception):
+    """A domain rule refused an action; the message is meant for the person who asked."""
+
+
+def check_transition(current: CaseStatus, target: CaseStatus) -> None:
+    if target not in ALLOWED_TRANSITIONS[current]:
+        raise RuleViolation(f"A case that is {current.value} cannot become {target.value}.")
+
+
+_REF_RE = re.compile(r"\bDSR-(\d{4})-(\d{4,})\b")
+
+
+def format_ref(year: int, number: int) -> str:
+    return f"DSR-{year:04d}-{number:04d}"
+
+
+def find_ref(text: str) -> str | None:
+    """The first case reference in a subject line (`[DSR-2026-0042]` or bare)."""
+    m = _REF_RE.search(text or "")
+    return m.group(0) if m else None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What the classifier says about one message."""
+
+    labels: tuple[RequestType, ...]
+    scores: dict[str, float]
+    language: str
+    needs_review: bool = False
+
+    @property
+    def is_request(self) -> bool:
+        return bool(self.labels)

@@ -1,0 +1,243 @@
+"""Settings: read once from `DSR_BOT_*` environment variables and an optional TOML file.
+
+Everything configurable lives here, so an operator has one table to read (README) and the
+rest of the code receives a validated `Settings` object instead of reading the environment.
+Environment variables win over the file, so a secret can stay out of the file.
+
+A bad setting stops the program with one line that names the variable and what was expected;
+secret values are never echoed back.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Security = Literal["ssl", "starttls", "none"]
+
+ENV_PREFIX = "DSR_BOT_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid. `str()` is one line meant for the operator."""
+
+
+class ControllerProfile(BaseModel):
+    """The controller's facts that replies must state (Art. 13/15): kept out of templates."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str
+    org_number: str = ""
+    postal_address: str = ""
+    phone: str = ""
+    email: str = ""
+    dpo_name: str = ""
+    dpo_contact: str = ""
+    parent_company: str = ""
+    recipients: list[str] = Field(default_factory=list)
+    retention: str = ""
+    privacy_policy_url: str = ""
+    supervisory_authority: str = "Integritetsskyddsmyndigheten (IMY), www.imy.se"
+
+
+class Settings(BaseSettings):
+    """All settings. Field `imap_host` is env `DSR_BOT_IMAP_HOST` or `[imap] host` in TOML."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    database_url: str = "sqlite:///dsr-bot.sqlite3"
+    timezone: str = "Europe/Stockholm"
+    holiday_country: str = "SE"
+
+    imap_host: str | None = None
+    imap_port: int | None = Field(default=None, ge=1, le=65535)
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_security: Security = "ssl"
+    imap_folder: str = "INBOX"
+    # Where handled mail goes; empty means "leave it and set the \\Seen+$DsrProcessed flags".
+    imap_processed_folder: str = "DSR/Processed"
+    # Copy of every sent reply (APPEND); empty disables the copy.
+    imap_sent_folder: str = "Sent"
+    imap_idle: bool = True
+    # RFC 2177: clients should re-issue IDLE at least every 29 minutes; we use less.
+    imap_idle_timeout: float = Field(default=300.0, gt=0)
+    imap_poll_interval: float = Field(default=60.0, gt=0)
+    imap_timeout: float = Field(default=30.0, gt=0)
+
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Security = "starttls"
+    smtp_timeout: float = Field(default=30.0, gt=0)
+
+    mail_from: str | None = None
+    # Extra addresses that are "us" (aliases); mail from them is never acknowledged.
+    own_addresses: list[str] = Field(default_factory=list)
+    ack_limit_per_sender_per_day: int = Field(default=3, ge=0)
+    # Instead of SMTP, write outgoing mail as .eml files here (demo, dry runs).
+    mail_outbox_dir: Path | None = None
+
+    # Classifier: a best score in [review_low, threshold) means "a human must look".
+    classifier_threshold: float = Field(default=0.5, gt=0, lt=1)
+    classifier_review_low: float = Field(default=0.2, ge=0, lt=1)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+    outbox_max_attempts: int = Field(default=12, ge=1)
+
+    controller: ControllerProfile | None = None
+    controller_profile: Path | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["human", "json"] = "human"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (expected e.g. Europe/Stockholm)") from exc
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, v: str) -> str:
+        if not v.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
+        if v.startswith("postgresql://"):
+            v = "postgresql+psycopg://" + v.removeprefix("postgresql://")
+        return v
+
+    @field_validator("mail_from")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None and ("@" not in v or any(c in v for c in "\r\n <>")):
+            raise ValueError("expected a bare e-mail address such as privacy@example.com")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the TOML file (passed as init kwargs).
+        return (env_settings, init_settings)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    def own_address_set(self) -> frozenset[str]:
+        addrs = {a.lower() for a in self.own_addresses}
+        if self.mail_from:
+            addrs.add(self.mail_from.lower())
+        if self.imap_user and "@" in self.imap_user:
+            addrs.add(self.imap_user.lower())
+        return frozenset(addrs)
+
+    def require(self, *fields: str) -> None:
+        """Stop with a clear line if a setting needed by the chosen command is missing."""
+        for name in fields:
+            if getattr(self, name) in (None, ""):
+                raise ConfigError(f"{env_name(name)} is not set (required for this command)")
+
+    def resolved_controller(self) -> ControllerProfile:
+        if self.controller is not None:
+            return self.controller
+        if self.controller_profile is not None:
+            return load_controller_profile(self.controller_profile)
+        raise ConfigError(
+            f"{env_name('controller_profile')} is not set and the config file has no "
+            "[controller] table: replies must name the controller (Art. 13(1)(a))"
+        )
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """`[imap] host = …` → `imap_host`; `[controller]` stays a nested table."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "controller":
+            for sub, subval in value.items():
+                out[f"{key}_{sub}"] = subval
+        else:
+            out[key] = value
+    return out
+
+
+def load_controller_profile(path: Path) -> ControllerProfile:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{env_name('controller_profile')}: cannot read {path}: {exc.strerror}")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{env_name('controller_profile')}: {path} is not valid TOML: {exc}")
+    data = data.get("controller", data)
+    try:
+        return ControllerProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, prefix="controller")) from None
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    field = "_".join(([prefix] if prefix else []) + loc)
+    name = env_name(field) if not prefix else f"[{prefix}] {'.'.join(loc)}"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown setting"
+    shown = ""
+    if "password" not in field and "secret" not in field and "token" not in field:
+        raw = err.get("input")
+        if isinstance(raw, str | int | float) and not isinstance(raw, bool):
+            shown = f" (got {raw!r})"
+    more = f"; and {len(exc.errors()) - 1} more problem(s)" if len(exc.errors()) > 1 else ""
+    return f"{name}: {msg}{shown}{more}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the TOML file (if any), the environment, and explicit overrides."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            file_values = _flatten(tomllib.loads(Path(config_file).read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"--config: cannot read {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"--config: {config_file} is not valid TOML: {exc}") from None
+    file_values.update(overrides)
+    try:
+        settings = Settings(**file_values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    if settings.classifier_review_low >= settings.classifier_threshold:
+        raise ConfigError(
+            f"{env_name('classifier_review_low')} must be below "
+            f"{env_name('classifier_threshold')}"
+        )
+    return settings
