@@ -1,0 +1,27 @@
+"""The classifier used when no trained model ships: explicit phrases only."""
+
+from __future__ import annotations
+
+from dsr_bot.cases.model import Classification
+from dsr_bot.classify.language import detect_language
+from dsr_bot.classify.rules import rule_hits
+from dsr_bot.classify.scoring import check_thresholds, decide
+
+# A named right is strong evidence but not proof (a forwarded newsletter may quote
+# "unsubscribe"); 0.9 keeps it above the default threshold and below certainty.
+RULE_SCORE = 0.9
+
+
+class RuleClassifier:
+    """Stateless and therefore thread-safe."""
+
+    def __init__(self, threshold: float = 0.5, review_low: float = 0.2) -> None:
+        check_thresholds(threshold, review_low)
+        self.threshold = threshold
+        self.review_low = review_low
+
+    def classify(self, subject: str, text: str) -> Classification:
+        hits = rule_hits(subject or "", text or "")
+        scores = {label.value: RULE_SCORE for label in hits}
+        language = detect_language(f"{subject or ''}\n{text or ''}")
+        return decide(scores, language, self.threshold, self.review_low)
