@@ -1,0 +1,36 @@
+"""Evaluate the shipped classifier on the held-out split (never trained on).
+
+    python classifiers/evaluate.py [--split test] [--mode combined|model|rules] [--file F.jsonl]
+
+Prints per-label precision/recall/F1, macro-F1, exact-match rate and request-vs-not accuracy,
+overall and per language. Import `evaluate_split` / `format_report` to use it from code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dsr_bot.classify.evaluation import MODES, Report, evaluate_split, format_report
+
+HERE = Path(__file__).resolve().parent
+
+__all__ = ["Report", "evaluate_split", "format_report", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=HERE / "corpus")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--mode", choices=MODES, default=None, help="default: all three")
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--file", type=Path, default=None, help="one JSONL file instead")
+    args = parser.parse_args(argv)
+    for mode in [args.mode] if args.mode else list(MODES):
+        report = evaluate_split(args.corpus, args.split, args.model, mode, args.file)
+        title = f"{args.file or args.split + ' split'} ({mode})"
+        print(format_report(report, title), end="\n\n")
+
+
+if __name__ == "__main__":
+    main()
