@@ -96,9 +96,15 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
     outbox_max_attempts: int = Field(default=12, ge=1)
+    # First retry delay after a failed send; doubles per attempt, capped at an hour.
+    outbox_retry_initial: float = Field(default=30.0, ge=0)
 
     controller: ControllerProfile | None = None
     controller_profile: Path | None = None
+
+    # Fault injection for the crash-safety tests: the process dies (os._exit, like kill -9)
+    # right after this step of an intake cycle. Never set it in production.
+    crash_after: Literal["", "store", "process"] = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["human", "json"] = "human"
@@ -193,9 +199,13 @@ def load_controller_profile(path: Path) -> ControllerProfile:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{env_name('controller_profile')}: cannot read {path}: {exc.strerror}")
+        raise ConfigError(
+            f"{env_name('controller_profile')}: cannot read {path}: {exc.strerror}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{env_name('controller_profile')}: {path} is not valid TOML: {exc}")
+        raise ConfigError(
+            f"{env_name('controller_profile')}: {path} is not valid TOML: {exc}"
+        ) from None
     data = data.get("controller", data)
     try:
         return ControllerProfile.model_validate(data)
@@ -237,7 +247,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(_describe(exc)) from None
     if settings.classifier_review_low >= settings.classifier_threshold:
         raise ConfigError(
-            f"{env_name('classifier_review_low')} must be below "
-            f"{env_name('classifier_threshold')}"
+            f"{env_name('classifier_review_low')} must be below {env_name('classifier_threshold')}"
         )
     return settings

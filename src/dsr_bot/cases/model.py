@@ -36,9 +36,7 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
-OPEN_STATUSES = frozenset(
-    {CaseStatus.OPEN, CaseStatus.AWAITING_IDENTITY, CaseStatus.IN_PROGRESS}
-)
+OPEN_STATUSES = frozenset({CaseStatus.OPEN, CaseStatus.AWAITING_IDENTITY, CaseStatus.IN_PROGRESS})
 
 
 class IdentityStatus(StrEnum):
@@ -60,8 +58,12 @@ class Disposition(StrEnum):
 # Transitions staff may cause; the service refuses anything else with a reason.
 ALLOWED_TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
     CaseStatus.OPEN: frozenset(
-        {CaseStatus.AWAITING_IDENTITY, CaseStatus.IN_PROGRESS, CaseStatus.REJECTED,
-         CaseStatus.CLOSED}
+        {
+            CaseStatus.AWAITING_IDENTITY,
+            CaseStatus.IN_PROGRESS,
+            CaseStatus.REJECTED,
+            CaseStatus.CLOSED,
+        }
     ),
     CaseStatus.AWAITING_IDENTITY: frozenset(
         {CaseStatus.IN_PROGRESS, CaseStatus.REJECTED, CaseStatus.CLOSED}

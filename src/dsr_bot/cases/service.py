@@ -1,0 +1,222 @@
+"""Use cases on a case: each one checks the domain rules, changes state and writes its audit
+event in the caller's transaction, so a change and its record can never be separated.
+
+Adapters (intake, Slack, CLI) call these; these never call out to mail or Slack. Anything
+that must leave the process is enqueued in the outbox by the caller in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dsr_bot.cases import deadlines
+from dsr_bot.cases.model import (
+    CaseStatus,
+    IdentityStatus,
+    RequestType,
+    RuleViolation,
+    check_transition,
+    format_ref,
+)
+from dsr_bot.store.tables import Case, CaseCounter, Event
+
+Clock = Callable[[], datetime]
+
+SYSTEM = "system"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CasePolicy:
+    """The controller's choices that affect case rules."""
+
+    timezone: str = "Europe/Stockholm"
+    country: str = "SE"
+    four_eyes: bool = False
+
+
+def record_event(
+    session: Session,
+    *,
+    action: str,
+    at: datetime,
+    actor: str = SYSTEM,
+    case_id: int | None = None,
+    inbound_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Event:
+    event = Event(
+        case_id=case_id, inbound_id=inbound_id, at=at, actor=actor, action=action, detail=detail
+    )
+    session.add(event)
+    return event
+
+
+def _insert_ignore(session: Session, table: sa.Table, values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
+
+
+def allocate_ref(session: Session, year: int) -> str:
+    """Next `DSR-YYYY-NNNN`; the counter row is locked, so two instances never share one."""
+    _insert_ignore(session, CaseCounter.__table__, {"year": year, "last_number": 0})
+    counter = session.execute(
+        sa.select(CaseCounter).where(CaseCounter.year == year).with_for_update()
+    ).scalar_one()
+    counter.last_number += 1
+    session.flush()
+    return format_ref(year, counter.last_number)
+
+
+def open_case(
+    session: Session,
+    *,
+    policy: CasePolicy,
+    now: datetime,
+    received_at: datetime,
+    types: Sequence[RequestType],
+    requester_email: str | None,
+    requester_name: str | None,
+    language: str,
+    scores: dict[str, float] | None = None,
+    request_message_id: str | None = None,
+    request_references: Sequence[str] = (),
+    request_subject: str | None = None,
+    inbound_id: int | None = None,
+    actor: str = SYSTEM,
+) -> Case:
+    deadline = deadlines.deadline_for(received_at, tz=policy.timezone, country=policy.country)
+    ref = allocate_ref(session, deadline.received_on.year)
+    case = Case(
+        ref=ref,
+        types=sorted({RequestType(t).value for t in types}),
+        status=CaseStatus.OPEN.value,
+        requester_email=requester_email,
+        requester_name=requester_name,
+        language=language,
+        received_at=received_at,
+        due_on=deadline.due,
+        identity_status=IdentityStatus.UNVERIFIED.value,
+        scores=scores,
+        request_message_id=request_message_id,
+        request_references=list(request_references),
+        request_subject=request_subject,
+        opened_at=now,
+    )
+    session.add(case)
+    session.flush()
+    record_event(
+        session,
+        action="case_opened",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        inbound_id=inbound_id,
+        detail={"types": case.types, "due_on": case.due_on.isoformat(), "language": language},
+    )
+    return case
+
+
+def attach_reply(
+    session: Session,
+    case: Case,
+    *,
+    now: datetime,
+    inbound_id: int,
+    matched_by: str,
+    sender_matches: bool,
+) -> None:
+    """The requester wrote again on an open case: no new case, no new acknowledgement."""
+    record_event(
+        session,
+        action="requester_replied",
+        at=now,
+        case_id=case.id,
+        inbound_id=inbound_id,
+        detail={"matched_by": matched_by, "sender_matches_requester": sender_matches},
+    )
+
+
+def get_case(session: Session, ref: str) -> Case:
+    case = session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
+    if case is None:
+        raise RuleViolation(f"No case {ref}.")
+    return case
+
+
+def change_status(
+    session: Session,
+    case: Case,
+    target: CaseStatus,
+    *,
+    now: datetime,
+    actor: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    check_transition(CaseStatus(case.status), target)
+    previous = case.status
+    case.status = target.value
+    if target in (CaseStatus.CLOSED,):
+        case.closed_at = now
+    record_event(
+        session,
+        action="status_changed",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        detail={"from": previous, "to": target.value, **(detail or {})},
+    )
+
+
+def extend_deadline(
+    session: Session,
+    case: Case,
+    *,
+    policy: CasePolicy,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> None:
+    """Art. 12(3): two further months, with reasons, decided within the first month."""
+    if not reason.strip():
+        raise RuleViolation("An extension needs a reason (Art. 12(3)).")
+    if case.extended_due_on is not None:
+        raise RuleViolation(f"{case.ref} is already extended to {case.extended_due_on}.")
+    if not deadlines.extension_allowed(
+        case.received_at, now, tz=policy.timezone, country=policy.country
+    ):
+        raise RuleViolation(
+            f"The first month for {case.ref} ended on {case.due_on}; it can no longer be extended."
+        )
+    case.extended_due_on = deadlines.due_date(
+        case.received_at, tz=policy.timezone, country=policy.country, extended=True
+    )
+    case.extension_reason = reason.strip()
+    record_event(
+        session,
+        action="deadline_extended",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        detail={"extended_due_on": case.extended_due_on.isoformat(), "reason": reason.strip()},
+    )
+
+
+def effective_due(case: Case) -> Any:
+    return case.extended_due_on or case.due_on

@@ -1,0 +1,1 @@
+"""Commands backed by the classifier and the template library."""

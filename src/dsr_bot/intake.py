@@ -1,0 +1,359 @@
+"""Intake: one inbound message from raw bytes to a recorded decision.
+
+Two transactions per message, on purpose:
+  1. `store_raw` records the bytes under the unique (mailbox, UIDVALIDITY, UID) key. From
+     then on the message cannot be lost, and re-fetching it is a no-op.
+  2. `process` reads it back and runs the named steps below; the case, its audit events and
+     the acknowledgement's outbox row commit together. A crash before the commit leaves the
+     message unprocessed, and the next cycle processes it again from the stored bytes.
+
+Steps of `process`: parse → duplicate? → loop/auto-reply? → thread to a case? → classify →
+open case → enqueue acknowledgement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsr_bot import outbox
+from dsr_bot.cases import service
+from dsr_bot.cases.model import Classification, Disposition, find_ref
+from dsr_bot.classify.base import Classifier
+from dsr_bot.mail.loops import auto_reply_reason
+from dsr_bot.mail.parse import ParsedMessage, parse_message
+from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
+from dsr_bot.store.tables import Case, InboundMessage, Outbound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    case_policy: service.CasePolicy
+    mail_from: str
+    from_name: str
+    own_addresses: frozenset[str]
+    ack_limit_per_sender_per_day: int = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    inbound_id: int
+    disposition: Disposition
+    case_ref: str | None
+    acknowledged: bool
+
+
+def sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+class Intake:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        classifier: Classifier,
+        renderer: ReplyRenderer,
+        policy: IntakePolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._factory = factory
+        self._classifier = classifier
+        self._renderer = renderer
+        self._policy = policy
+        self._clock = clock
+
+    # -- step 1 -------------------------------------------------------------------------
+    def store_raw(
+        self,
+        *,
+        mailbox: str,
+        uidvalidity: int,
+        uid: int,
+        raw: bytes,
+        received_at: datetime,
+        size: int | None = None,
+        truncated: bool = False,
+    ) -> int | None:
+        """Record the bytes; returns the new row id, or None if this UID was stored before."""
+        with self._factory() as session, session.begin():
+            existing = session.execute(
+                sa.select(InboundMessage.id).where(
+                    InboundMessage.mailbox == mailbox,
+                    InboundMessage.uidvalidity == uidvalidity,
+                    InboundMessage.uid == uid,
+                )
+            ).scalar_one_or_none()
+            if existing is not None:
+                return None
+            row = InboundMessage(
+                mailbox=mailbox,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                raw=raw,
+                raw_sha256=sha256(raw),
+                size=size if size is not None else len(raw),
+                truncated=truncated,
+                received_at=received_at,
+                stored_at=self._clock(),
+                imap_done=False,
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def pending_ids(self) -> list[int]:
+        with self._factory() as session:
+            return list(
+                session.execute(
+                    sa.select(InboundMessage.id)
+                    .where(InboundMessage.processed_at.is_(None))
+                    .order_by(InboundMessage.id)
+                ).scalars()
+            )
+
+    # -- step 2 -------------------------------------------------------------------------
+    def process(self, inbound_id: int) -> Outcome | None:
+        """Decide one stored message. Never raises for a bad message: it becomes needs_review."""
+        try:
+            with self._factory() as session, session.begin():
+                row = session.get(InboundMessage, inbound_id, with_for_update=True)
+                if row is None or row.processed_at is not None:
+                    return None  # another instance got there first
+                return self._decide(session, row)
+        except Exception as exc:
+            # A bug or a hostile message we did not foresee: keep it, show it to a human.
+            log.exception("intake failed on inbound %s; marked for review", inbound_id)
+            with self._factory() as session, session.begin():
+                row = session.get(InboundMessage, inbound_id)
+                assert row is not None
+                now = self._clock()
+                row.processed_at = now
+                row.disposition = Disposition.NEEDS_REVIEW.value
+                row.disposition_reason = f"internal error: {type(exc).__name__}"
+                service.record_event(
+                    session,
+                    action="intake_failed",
+                    at=now,
+                    inbound_id=inbound_id,
+                    detail={"error": type(exc).__name__},
+                )
+            return Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
+
+    def process_pending(self, progress: Callable[[int], None] | None = None) -> list[Outcome]:
+        outcomes = []
+        for inbound_id in self.pending_ids():
+            outcome = self.process(inbound_id)
+            if outcome is not None:
+                outcomes.append(outcome)
+            if progress is not None:
+                progress(1)
+        return outcomes
+
+    def _decide(self, session: Session, row: InboundMessage) -> Outcome:
+        now = self._clock()
+        msg = parse_message(row.raw or b"")
+        row.message_id = msg.message_id
+        row.sender = msg.sender_email
+        row.sender_name = msg.sender_name
+        row.subject = msg.subject
+        row.processed_at = now
+
+        def finish(
+            disposition: Disposition,
+            reason: str | None,
+            case: Case | None,
+            acknowledged: bool = False,
+        ) -> Outcome:
+            row.disposition = disposition.value
+            row.disposition_reason = reason
+            row.case_id = case.id if case is not None else row.case_id
+            service.record_event(
+                session,
+                action="message_received",
+                at=now,
+                inbound_id=row.id,
+                case_id=row.case_id,
+                detail={"disposition": disposition.value, "reason": reason},
+            )
+            log.info("inbound %s: %s%s", row.id, disposition.value, f" {case.ref}" if case else "")
+            return Outcome(row.id, disposition, case.ref if case else None, acknowledged)
+
+        duplicate = self._find_duplicate(session, row)
+        if duplicate is not None:
+            row.duplicate_of = duplicate.id
+            row.language = duplicate.language
+            case = session.get(Case, duplicate.case_id) if duplicate.case_id else None
+            return finish(
+                Disposition(duplicate.disposition or Disposition.NEEDS_REVIEW.value),
+                f"duplicate of inbound {duplicate.id}",
+                case,
+            )
+        if not msg.ok:
+            return finish(
+                Disposition.NEEDS_REVIEW, "unparseable: " + "; ".join(msg.warnings)[:500], None
+            )
+
+        loop_reason = auto_reply_reason(msg, self._policy.own_addresses)
+        threaded = self._thread(session, msg)
+        if loop_reason is not None:
+            return finish(Disposition.NOT_REQUEST, loop_reason, threaded[0] if threaded else None)
+        if threaded is not None:
+            case, matched_by = threaded
+            service.attach_reply(
+                session,
+                case,
+                now=now,
+                inbound_id=row.id,
+                matched_by=matched_by,
+                sender_matches=(msg.sender_email or "") == (case.requester_email or ""),
+            )
+            return finish(Disposition.REPLY, f"threaded by {matched_by}", case)
+
+        result = self._classifier.classify(msg.subject, msg.new_text)
+        row.language = result.language
+        row.labels = [str(label) for label in result.labels]
+        row.scores = result.scores
+        if not result.is_request:
+            if result.needs_review or row.truncated:
+                return finish(Disposition.NEEDS_REVIEW, "uncertain classification", None)
+            return finish(Disposition.NOT_REQUEST, "classified as not a request", None)
+
+        case = service.open_case(
+            session,
+            policy=self._policy.case_policy,
+            now=now,
+            received_at=row.received_at,
+            types=result.labels,
+            requester_email=msg.sender_email,
+            requester_name=msg.sender_name,
+            language=result.language,
+            scores=result.scores,
+            request_message_id=msg.message_id,
+            request_references=msg.references,
+            request_subject=msg.subject,
+            inbound_id=row.id,
+        )
+        acknowledged = self._acknowledge(session, case, msg, result, now)
+        return finish(Disposition.CASE, None, case, acknowledged)
+
+    def _find_duplicate(self, session: Session, row: InboundMessage) -> InboundMessage | None:
+        """Same mail seen under another UID (moved back, UIDVALIDITY reset, two aliases)."""
+        same = sa.or_(
+            InboundMessage.raw_sha256 == row.raw_sha256,
+            sa.and_(
+                InboundMessage.message_id == row.message_id,
+                InboundMessage.sender == row.sender,
+            )
+            if row.message_id
+            else sa.false(),
+        )
+        return session.execute(
+            sa.select(InboundMessage)
+            .where(InboundMessage.id != row.id, InboundMessage.processed_at.is_not(None), same)
+            .order_by(InboundMessage.id)
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def _thread(self, session: Session, msg: ParsedMessage) -> tuple[Case, str] | None:
+        ref = find_ref(msg.subject)
+        if ref is not None:
+            case = session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
+            if case is not None:
+                return case, "reference in subject"
+        ids = [i for i in (msg.in_reply_to, *msg.references) if i]
+        if not ids:
+            return None
+        case_id = session.execute(
+            sa.select(Outbound.case_id)
+            .where(Outbound.kind == "mail", Outbound.external_id.in_(ids))
+            .where(Outbound.case_id.is_not(None))
+            .limit(1)
+        ).scalar_one_or_none()
+        if case_id is not None:
+            return session.get_one(Case, case_id), "In-Reply-To/References"
+        return None
+
+    def _acknowledge(
+        self,
+        session: Session,
+        case: Case,
+        msg: ParsedMessage,
+        result: Classification,
+        now: datetime,
+    ) -> bool:
+        if not msg.sender_email:
+            return False
+        limit = self._policy.ack_limit_per_sender_per_day
+        recent = session.execute(
+            sa.select(sa.func.count())
+            .select_from(Outbound)
+            .where(
+                Outbound.purpose == "acknowledgement",
+                Outbound.recipient == msg.sender_email,
+                Outbound.created_at >= now - timedelta(days=1),
+            )
+        ).scalar_one()
+        if recent >= limit:
+            service.record_event(
+                session,
+                action="acknowledgement_suppressed",
+                at=now,
+                case_id=case.id,
+                detail={"reason": f"more than {limit} acknowledgements to this sender in 24 h"},
+            )
+            return False
+        ctx = ReplyContext(
+            ref=case.ref,
+            types=tuple(case.types),
+            language=case.language,
+            requester_name=case.requester_name,
+            requester_email=msg.sender_email,
+            received_on=service.deadlines.receipt_date(
+                case.received_at, self._policy.case_policy.timezone
+            ),
+            due_on=case.due_on,
+            original_subject=msg.subject,
+        )
+        rendered = self._renderer.render("acknowledgement", ctx)
+        domain = self._policy.mail_from.rsplit("@", 1)[1]
+        message_id = make_message_id(domain)
+        mail = compose_reply(
+            from_addr=self._policy.mail_from,
+            from_name=self._policy.from_name,
+            to_addr=msg.sender_email,
+            to_name=msg.sender_name,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            in_reply_to=msg.message_id,
+            references=msg.references,
+            message_id=message_id,
+        )
+        outbox.enqueue(
+            session,
+            key=f"ack:{case.id}",
+            kind="mail",
+            purpose="acknowledgement",
+            now=now,
+            body=bytes(mail),
+            recipient=msg.sender_email,
+            case_id=case.id,
+            payload={"to": [msg.sender_email], "message_id": message_id},
+            external_id=message_id,
+        )
+        service.record_event(
+            session,
+            action="acknowledgement_queued",
+            at=now,
+            case_id=case.id,
+            detail={"message_id": message_id, "language": case.language},
+        )
+        return True

@@ -1,0 +1,78 @@
+"""Hand rendered mail to an SMTP server (or, for the demo, to a folder of .eml files).
+
+The message bytes are composed once, at enqueue time, so a retry sends exactly the same
+message with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from pathlib import Path
+
+from dsr_bot.config import Settings
+from dsr_bot.outbox import PermanentFailure
+from dsr_bot.store.tables import Outbound
+
+log = logging.getLogger(__name__)
+
+
+class SmtpTransport:
+    def __init__(self, settings: Settings) -> None:
+        settings.require("smtp_host", "mail_from")
+        self._s = settings
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self._s
+        host = s.smtp_host or ""
+        if s.smtp_security == "ssl":
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                host,
+                s.smtp_port or 465,
+                timeout=s.smtp_timeout,
+                context=ssl.create_default_context(),
+            )
+        else:
+            conn = smtplib.SMTP(host, s.smtp_port or 587, timeout=s.smtp_timeout)
+            if s.smtp_security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+        if s.smtp_user:
+            password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+            conn.login(s.smtp_user, password)
+        return conn
+
+    def deliver(self, item: Outbound) -> str | None:
+        assert item.body is not None, "mail outbox items carry their composed bytes"
+        recipients = list(item.payload.get("to", []))
+        envelope_from = item.payload.get("envelope_from", self._s.mail_from)
+        try:
+            with self._connect() as conn:
+                refused = conn.sendmail(envelope_from, recipients, item.body)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentFailure(f"recipient refused ({len(exc.recipients)})") from None
+        except smtplib.SMTPResponseException as exc:
+            # RFC 5321 4.2.1: 5yz is a permanent negative reply; 4yz is worth retrying.
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentFailure(f"SMTP {exc.smtp_code}") from None
+            raise
+        if refused:
+            raise PermanentFailure(f"{len(refused)} recipient(s) refused")
+        log.info("sent mail outbox item %s (%s)", item.id, item.purpose)
+        return str(item.payload.get("message_id") or "") or None
+
+
+class EmlDirectoryTransport:
+    """Writes each mail to `<dir>/<outbox id>-<purpose>.eml`: the demo's stand-in for SMTP."""
+
+    def __init__(self, directory: Path) -> None:
+        self._dir = directory
+        self._dir.mkdir(parents=True, exist_ok=True)
+
+    def deliver(self, item: Outbound) -> str | None:
+        assert item.body is not None
+        path = self._dir / f"{item.id:06d}-{item.purpose}.eml"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(item.body)
+        tmp.replace(path)
+        return str(item.payload.get("message_id") or "") or None

@@ -1,0 +1,215 @@
+"""The one way out of the process: a durable queue of mail and Slack posts.
+
+A row is written in the same transaction as the state change that causes it, under a unique
+idempotency key, so "case opened" and "acknowledgement owed" commit together or not at all.
+A drainer claims due rows with a lease, hands them to the transport for their kind, and marks
+them sent. The only window for a duplicate is a crash after the transport accepted the item
+and before the row is marked sent; mail keeps the Message-ID fixed at enqueue time so even
+then the copy is recognisably the same message. See docs/outbox.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsr_bot.store.tables import Outbound
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+DEAD = "dead"  # gave up after max attempts, or a permanent failure; shown to staff
+
+LEASE = timedelta(minutes=5)
+
+
+class PermanentFailure(Exception):
+    """The transport says retrying cannot help (e.g. recipient address rejected)."""
+
+
+class Transport(Protocol):
+    def deliver(self, item: Outbound) -> str | None:
+        """Send one item; return an external id (Message-ID, Slack ts). Raise to retry."""
+        ...
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    purpose: str,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+    body: bytes | None = None,
+    recipient: str | None = None,
+    case_id: int | None = None,
+    external_id: str | None = None,
+) -> bool:
+    """Add an item unless one with this key exists. Returns True if it was added."""
+    values = {
+        "idempotency_key": key,
+        "kind": kind,
+        "purpose": purpose,
+        "payload": payload or {},
+        "body": body,
+        "recipient": recipient,
+        "case_id": case_id,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "external_id": external_id,
+    }
+    table = Outbound.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+def backoff_delay(attempts: int, initial: float = 30.0) -> timedelta:
+    """30 s, 1 min, 2 min … capped at 1 h: a mail server outage of a day is ridden out."""
+    return timedelta(seconds=min(initial * 2 ** max(attempts - 1, 0), 3600))
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+class Outbox:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        transports: Mapping[str, Transport],
+        *,
+        clock: Callable[[], datetime],
+        max_attempts: int = 12,
+        retry_initial: float = 30.0,
+        on_sent: Callable[[Session, Outbound, datetime], None] | None = None,
+    ) -> None:
+        self._factory = factory
+        self._transports = transports
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._retry_initial = retry_initial
+        self._on_sent = on_sent
+
+    def _claim(self, limit: int) -> list[int]:
+        """Lease due rows. The conditional UPDATE is the lock: only one instance wins a row."""
+        now = self._clock()
+        with self._factory() as session, session.begin():
+            due = (
+                session.execute(
+                    sa.select(Outbound.id)
+                    .where(Outbound.kind.in_(list(self._transports)))
+                    .where(
+                        sa.or_(
+                            sa.and_(Outbound.status == PENDING, Outbound.next_attempt_at <= now),
+                            sa.and_(Outbound.status == SENDING, Outbound.claimed_until < now),
+                        )
+                    )
+                    .order_by(Outbound.next_attempt_at, Outbound.id)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            claimed = []
+            for item_id in due:
+                res = session.execute(
+                    sa.update(Outbound)
+                    .where(Outbound.id == item_id)
+                    .where(
+                        sa.or_(
+                            Outbound.status == PENDING,
+                            sa.and_(Outbound.status == SENDING, Outbound.claimed_until < now),
+                        )
+                    )
+                    .values(status=SENDING, claimed_until=now + LEASE)
+                )
+                if res.rowcount:
+                    claimed.append(item_id)
+            return claimed
+
+    def drain(self, limit: int = 500) -> DrainResult:
+        result = DrainResult()
+        for item_id in self._claim(limit):
+            with self._factory() as session:
+                item = session.get(Outbound, item_id)
+                assert item is not None
+                session.expunge(item)
+            transport = self._transports[item.kind]
+            try:
+                external_id = transport.deliver(item)
+            except PermanentFailure as exc:
+                self._failed(item_id, str(exc), permanent=True)
+                result.dead += 1
+                log.error("outbox item %s (%s) failed permanently: %s", item_id, item.purpose, exc)
+                continue
+            except Exception as exc:
+                dead = self._failed(item_id, f"{type(exc).__name__}: {exc}", permanent=False)
+                result.dead += dead
+                result.failed += not dead
+                log.warning(
+                    "outbox item %s (%s) attempt failed: %s",
+                    item_id,
+                    item.purpose,
+                    type(exc).__name__,
+                )
+                continue
+            self._sent(item_id, external_id)
+            result.sent += 1
+        return result
+
+    def _sent(self, item_id: int, external_id: str | None) -> None:
+        now = self._clock()
+        with self._factory() as session, session.begin():
+            item = session.get(Outbound, item_id)
+            assert item is not None
+            item.status = SENT
+            item.sent_at = now
+            item.attempts += 1
+            item.claimed_until = None
+            item.last_error = None
+            if external_id:
+                item.external_id = external_id
+            if self._on_sent is not None:
+                self._on_sent(session, item, now)
+
+    def _failed(self, item_id: int, error: str, *, permanent: bool) -> bool:
+        now = self._clock()
+        with self._factory() as session, session.begin():
+            item = session.get(Outbound, item_id)
+            assert item is not None
+            item.attempts += 1
+            item.last_error = error[:2000]
+            item.claimed_until = None
+            if permanent or item.attempts >= self._max_attempts:
+                item.status = DEAD
+                return True
+            item.status = PENDING
+            item.next_attempt_at = now + backoff_delay(item.attempts, self._retry_initial)
+            return False
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        with self._factory() as session:
+            count, oldest = session.execute(
+                sa.select(sa.func.count(), sa.func.min(Outbound.created_at)).where(
+                    Outbound.status.in_([PENDING, SENDING])
+                )
+            ).one()
+            return int(count), oldest

@@ -1,0 +1,214 @@
+"""The mailbox loop: fetch → store → process → send → tidy the server, then wait.
+
+Order matters for "nothing lost, nothing doubled":
+- bytes are stored (unique key) before anything else happens;
+- the server copy is moved/flagged only after processing committed;
+- `last_uid` only advances past messages that are stored.
+After a crash any step is simply done again on the next cycle, and every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from dsr_bot.app import App
+from dsr_bot.cases.service import record_event
+from dsr_bot.mail.imap import Backoff, ImapMailbox, ImapUnavailable
+from dsr_bot.outbox import Transport
+from dsr_bot.store.tables import InboundMessage, MailboxState, Outbound
+
+log = logging.getLogger(__name__)
+
+
+class ImapAppendTransport:
+    """Outbox transport for copies of sent mail into the Sent folder."""
+
+    def __init__(self, mailbox: ImapMailbox) -> None:
+        self._mailbox = mailbox
+
+    def deliver(self, item: Outbound) -> str | None:
+        assert item.body is not None
+        self._mailbox.append(item.payload["folder"], item.body)
+        return None
+
+
+@dataclass
+class CycleResult:
+    fetched: int = 0
+    processed: int = 0
+    sent: int = 0
+    dispositions: dict[str, int] = field(default_factory=dict)
+
+
+class MailboxWatcher:
+    def __init__(
+        self,
+        app: App,
+        stop: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.stop = stop or threading.Event()
+        self.mailbox = ImapMailbox(app.settings)
+        self.reconnects = 0
+        self._progress = progress
+        name = f"{self.settings.imap_user}@{self.settings.imap_host}/{self.settings.imap_folder}"
+        self.mailbox_key = name
+        transports: dict[str, Transport] = dict(app.transports)
+        if self.settings.imap_sent_folder:
+            transports["imap_copy"] = ImapAppendTransport(self.mailbox)
+            app.sent_copy_folder = self.settings.imap_sent_folder
+        app.transports = transports
+
+    # -- one cycle --------------------------------------------------------------------
+    def _last_uid(self, uidvalidity: int) -> int:
+        now = self.app.clock()
+        with self.app.factory() as session, session.begin():
+            state = session.get(MailboxState, self.mailbox_key, with_for_update=True)
+            if state is None:
+                session.add(
+                    MailboxState(
+                        mailbox=self.mailbox_key,
+                        uidvalidity=uidvalidity,
+                        last_uid=0,
+                        updated_at=now,
+                    )
+                )
+                return 0
+            if state.uidvalidity != uidvalidity:
+                # RFC 3501 2.3.1.1: old UIDs mean nothing now. Refetch everything; stored
+                # copies are recognised by content hash/Message-ID, so nothing is doubled.
+                log.warning(
+                    "UIDVALIDITY changed (%s -> %s); rescanning folder",
+                    state.uidvalidity,
+                    uidvalidity,
+                )
+                record_event(
+                    session,
+                    action="uidvalidity_changed",
+                    at=now,
+                    detail={"old": state.uidvalidity, "new": uidvalidity},
+                )
+                state.uidvalidity = uidvalidity
+                state.last_uid = 0
+                state.updated_at = now
+            return state.last_uid
+
+    def _advance(self, uidvalidity: int, uid: int) -> None:
+        with self.app.factory() as session, session.begin():
+            state = session.get(MailboxState, self.mailbox_key, with_for_update=True)
+            assert state is not None
+            if state.uidvalidity == uidvalidity and uid > state.last_uid:
+                state.last_uid = uid
+                state.updated_at = self.app.clock()
+
+    def fetch_and_store(self) -> int:
+        uidvalidity = self.mailbox.uidvalidity
+        last = self._last_uid(uidvalidity)
+        count = 0
+        for fetched in self.mailbox.fetch_since(last):
+            self.app.intake.store_raw(
+                mailbox=self.mailbox_key,
+                uidvalidity=uidvalidity,
+                uid=fetched.uid,
+                raw=fetched.raw,
+                received_at=fetched.internaldate,
+                size=fetched.size,
+                truncated=fetched.truncated,
+            )
+            self._advance(uidvalidity, fetched.uid)
+            count += 1
+            if self.stop.is_set():
+                break
+        return count
+
+    def tidy_server(self) -> None:
+        uidvalidity = self.mailbox.uidvalidity
+        with self.app.factory() as session:
+            uids = list(
+                session.execute(
+                    sa.select(InboundMessage.uid).where(
+                        InboundMessage.mailbox == self.mailbox_key,
+                        InboundMessage.uidvalidity == uidvalidity,
+                        InboundMessage.processed_at.is_not(None),
+                        InboundMessage.imap_done.is_(False),
+                    )
+                ).scalars()
+            )
+        for start in range(0, len(uids), 500):
+            chunk = uids[start : start + 500]
+            self.mailbox.mark_processed(chunk)
+            with self.app.factory() as session, session.begin():
+                session.execute(
+                    sa.update(InboundMessage)
+                    .where(
+                        InboundMessage.mailbox == self.mailbox_key,
+                        InboundMessage.uidvalidity == uidvalidity,
+                        InboundMessage.uid.in_(chunk),
+                    )
+                    .values(imap_done=True)
+                )
+
+    def _crash_point(self, step: str) -> None:
+        if self.settings.crash_after == step:
+            log.warning("crash_after=%s: dying now as if killed", step)
+            os._exit(70)
+
+    def cycle(self) -> CycleResult:
+        result = CycleResult(fetched=self.fetch_and_store())
+        self._crash_point("store")
+        pending = self.app.intake.pending_ids()
+        for n, inbound_id in enumerate(pending, 1):
+            outcome = self.app.intake.process(inbound_id)
+            if outcome is not None:
+                result.processed += 1
+                key = outcome.disposition.value
+                result.dispositions[key] = result.dispositions.get(key, 0) + 1
+            if self._progress is not None:
+                self._progress(n, len(pending))
+            if self.stop.is_set():
+                break
+        self._crash_point("process")
+        result.sent = self.app.outbox().drain().sent
+        self.tidy_server()
+        return result
+
+    # -- loops ------------------------------------------------------------------------
+    def run_once(self) -> CycleResult:
+        self.mailbox.connect()
+        try:
+            return self.cycle()
+        finally:
+            self.mailbox.close()
+
+    def run_forever(self) -> None:
+        backoff = Backoff()
+        while not self.stop.is_set():
+            try:
+                if not self.mailbox.connected:
+                    self.mailbox.connect()
+                    backoff.reset()
+                result = self.cycle()
+                if result.fetched or result.sent:
+                    log.info(
+                        "cycle: fetched %d, processed %d, sent %d",
+                        result.fetched,
+                        result.processed,
+                        result.sent,
+                    )
+                    continue  # new mail may have arrived while we worked
+                self.mailbox.wait_for_change(self.settings.imap_idle_timeout, self.stop)
+            except ImapUnavailable as exc:
+                self.mailbox.close()
+                self.reconnects += 1
+                delay = backoff.next_delay()
+                log.warning("IMAP unavailable (%s); reconnecting in %.1f s", exc, delay)
+                self.stop.wait(delay)
+        self.mailbox.close()

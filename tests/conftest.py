@@ -1,0 +1,6 @@
+pytest_plugins = [
+    "tests.fixtures.dovecot",
+    "tests.fixtures.smtp",
+    "tests.fixtures.database",
+    "tests.fixtures.bot",
+]
