@@ -99,6 +99,27 @@ class Settings(BaseSettings):
     # First retry delay after a failed send; doubles per attempt, capped at an hour.
     outbox_retry_initial: float = Field(default=30.0, ge=0)
 
+    # Slack (issue: chat-ops). Socket Mode needs bot+app tokens; HTTP mode bot token+secret.
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_mode: Literal["socket", "http"] = "socket"
+    slack_http_port: int = Field(default=3000, ge=1, le=65535)
+    slack_channel: str | None = None
+    # Slack user IDs (U…/W…) and/or user-group IDs (S…) allowed to approve replies.
+    slack_approvers: list[str] = Field(default_factory=list)
+    slack_api_url: str | None = None
+    slack_excerpt: Literal["none", "excerpt", "full"] = "excerpt"
+    four_eyes: bool = False
+
+    # Scheduler (deadline reminders, digest, retention).
+    reminder_offsets_days: list[int] = Field(default_factory=lambda: [7, 2, 0])
+    deadline_sweep_minutes: int = Field(default=60, ge=1)
+    digest_time: str = "08:00"
+    retention_raw_months: int = Field(default=12, ge=1)
+    retention_anonymise_months: int = Field(default=36, ge=1)
+    deadline_extra_closed_days: bool = False
+
     controller: ControllerProfile | None = None
     controller_profile: Path | None = None
 
@@ -145,6 +166,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment beats the TOML file (passed as init kwargs).
         return (env_settings, init_settings)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
 
     @property
     def tz(self) -> ZoneInfo:

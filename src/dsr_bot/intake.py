@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +33,28 @@ from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_mes
 from dsr_bot.store.tables import Case, InboundMessage, Outbound
 
 log = logging.getLogger(__name__)
+
+NOT_A_REQUEST = "classified as not a request"
+
+
+class IntakeListener(Protocol):
+    """Told about each decision inside intake's transaction, e.g. to enqueue a Slack card.
+
+    Listeners must only write to the session (outbox rows), never call out: the transaction
+    may still roll back.
+    """
+
+    def case_opened(
+        self, session: Session, case: Case, inbound: InboundMessage, now: datetime
+    ) -> None: ...
+
+    def requester_replied(
+        self, session: Session, case: Case, inbound: InboundMessage, now: datetime
+    ) -> None: ...
+
+    def needs_staff(self, session: Session, inbound: InboundMessage, now: datetime) -> None:
+        """A message that is not (clearly) a request: staff may open it as a case."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,7 @@ class Intake:
         self._renderer = renderer
         self._policy = policy
         self._clock = clock
+        self.listeners: list[IntakeListener] = []
 
     # -- step 1 -------------------------------------------------------------------------
     def store_raw(
@@ -224,7 +248,7 @@ class Intake:
         if not result.is_request:
             if result.needs_review or row.truncated:
                 return finish(Disposition.NEEDS_REVIEW, "uncertain classification", None)
-            return finish(Disposition.NOT_REQUEST, "classified as not a request", None)
+            return finish(Disposition.NOT_REQUEST, NOT_A_REQUEST, None)
 
         case = service.open_case(
             session,
@@ -243,6 +267,26 @@ class Intake:
         )
         acknowledged = self._acknowledge(session, case, msg, result, now)
         return finish(Disposition.CASE, None, case, acknowledged)
+
+    def _notify(
+        self,
+        session: Session,
+        row: InboundMessage,
+        disposition: Disposition,
+        case: Case | None,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        for listener in self.listeners:
+            if disposition is Disposition.CASE and case is not None:
+                listener.case_opened(session, case, row, now)
+            elif disposition is Disposition.REPLY and case is not None:
+                listener.requester_replied(session, case, row, now)
+            elif disposition is Disposition.NEEDS_REVIEW or (
+                disposition is Disposition.NOT_REQUEST and reason == NOT_A_REQUEST
+            ):
+                # Auto-replies and bounces are not worth a human's attention in Slack.
+                listener.needs_staff(session, row, now)
 
     def _find_duplicate(self, session: Session, row: InboundMessage) -> InboundMessage | None:
         """Same mail seen under another UID (moved back, UIDVALIDITY reset, two aliases)."""

@@ -56,7 +56,13 @@ def configure(settings: Settings | None, *, verbose: bool = False) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     secrets: list[str] = []
     if settings is not None:
-        for name in ("imap_password", "smtp_password"):
+        for name in (
+            "imap_password",
+            "smtp_password",
+            "slack_bot_token",
+            "slack_app_token",
+            "slack_signing_secret",
+        ):
             value = getattr(settings, name, None)
             if value is not None:
                 secrets.append(value.get_secret_value())

@@ -174,3 +174,26 @@ class Suppression(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
     case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dsr_case.id"))
+
+
+class Reminder(Base):
+    """A deadline reminder that was sent; the unique key makes each one happen once."""
+
+    __tablename__ = "reminder"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("dsr_case.id"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffAction(Base):
+    """One staff interaction (Slack click or view submission), keyed so a retry is a no-op."""
+
+    __tablename__ = "staff_action"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dsr_case.id"), index=True)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
