@@ -126,14 +126,16 @@ def _session(settings: Settings):  # type: ignore[no-untyped-def]
 @pass_ctx
 def run(ctx: Context, once: bool, verbose: bool) -> None:
     """Watch the privacy mailbox (IMAP IDLE, polling as fallback) and handle what arrives."""
-    from dsr_bot.app import build_app
-    from dsr_bot.watch import MailboxWatcher
-
     settings = ctx.settings()
-    setup_logging(settings, verbose)
     settings.require("imap_host", "imap_user", "imap_password", "mail_from")
     if settings.mail_outbox_dir is None:
         settings.require("smtp_host")
+    settings.resolved_controller()
+    setup_logging(settings, verbose)
+
+    from dsr_bot.app import build_app
+    from dsr_bot.watch import MailboxWatcher
+
     app = build_app(settings)
     stop = threading.Event()
 
