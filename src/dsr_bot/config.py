@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     retention_anonymise_months: int = Field(default=36, ge=1)
     deadline_extra_closed_days: bool = False
 
+    # Operations: health/readiness/metrics HTTP endpoint (off unless a port is given).
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    http_host: str = "127.0.0.1"
+    # Fulfilment: TOML file listing the systems that hold personal data.
+    data_sources: Path | None = None
+    # Bearer token for the read-only /suppression.csv endpoint (off when unset).
+    suppression_token: SecretStr | None = None
+
     controller: ControllerProfile | None = None
     controller_profile: Path | None = None
 
