@@ -1,0 +1,194 @@
+"""Build the outgoing reply as an `EmailMessage`, with headers no input can break.
+
+Names and subjects come partly from strangers (a requester's display name, their subject
+line), so every header value is cleaned before it reaches the `email` package:
+
+- control characters, CR/LF and Unicode line separators become spaces: a value can never
+  end a header line and start another (classic header injection);
+- the sequence `=?` is broken up (`= ?`): Python before 3.11.10/3.12.5 decodes RFC 2047
+  encoded-words in values it is given and writes the decoded CR/LF back out unquoted
+  (CVE-2024-6923), so `=?utf-8?q?x=0D=0ABcc:_y?=` would inject a header even though it holds
+  no control character;
+- addresses must be one plain RFC 5322 addr-spec (dot-atom local part, host name domain,
+  IDN domains converted to A-labels); anything else is a `ValueError`, not a guess.
+
+After building, the serialised header block is parsed back and compared with the headers we
+set: a defect in any of the above fails loudly here instead of reaching an MTA.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL_PART = re.compile(rf"^{_ATEXT}(?:\.{_ATEXT})*$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_MSG_ID = re.compile(r"^<[^\s<>@\"\\]+@[^\s<>@\"\\]+>$")
+_KEYWORD = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+_MIME_TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
+_CONTENT_TYPE = re.compile(rf"^{_MIME_TOKEN}/{_MIME_TOKEN}$")
+# RFC 5322 3.6.4 leaves trimming References to us; keep the thread's root and the newest
+# ones, as news and mail clients do, so long threads stay under any server's header limit.
+MAX_REFERENCES = 20
+
+POLICY = email_policy.SMTP  # CRLF line ends, RFC 5322 folding, UTF-8 encoded-words
+
+
+def header_text(value: str) -> str:
+    """A value safe as (part of) one header line: no controls, no encoded-word openers."""
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    while "=?" in text:
+        text = text.replace("=?", "= ?")
+    return text
+
+
+def _domain(domain: str) -> str:
+    try:
+        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"not a valid mail domain: {domain!r}") from None
+    labels = ascii_domain.split(".")
+    if len(ascii_domain) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
+        raise ValueError(f"not a valid mail domain: {domain!r}")
+    return ascii_domain.lower()
+
+
+def addr_spec(address: str) -> str:
+    """The address as one ASCII addr-spec, or ValueError (lists, names, quotes, controls)."""
+    if (
+        address != address.strip()
+        or _CONTROL.search(address)
+        or address.count("@") != 1
+        or "=?" in address  # an encoded-word opener; see the module docstring
+    ):
+        raise ValueError(f"not a single e-mail address: {address!r}")
+    local, domain = address.split("@")
+    # Quoted local parts and SMTPUTF8 mailboxes are valid somewhere but rare in practice and
+    # a favourite of injection tricks; refusing them costs less than getting them wrong.
+    if len(local) > 64 or not _LOCAL_PART.match(local):
+        raise ValueError(f"not a single e-mail address: {address!r}")
+    return f"{local}@{_domain(domain)}"
+
+
+def _mailbox(address: str, name: str | None) -> Address:
+    spec = addr_spec(address)
+    local, domain = spec.split("@")
+    return Address(display_name=header_text(name or ""), username=local, domain=domain)
+
+
+def _msg_id(value: str) -> str | None:
+    """A Message-ID in canonical `<left@right>` form, or None if it is not one."""
+    text = value.strip()
+    if not text.startswith("<"):
+        text = f"<{text}>"
+    if _CONTROL.search(text) or "=?" in text or not _MSG_ID.match(text) or len(text) > 250:
+        return None
+    return text
+
+
+def thread_references(references: Sequence[str], in_reply_to: str | None) -> list[str]:
+    """References for a reply: the parent's References, then the parent's Message-ID.
+
+    Invalid IDs are dropped, duplicates removed; a long chain keeps its root and the most
+    recent IDs (RFC 5322 3.6.4).
+    """
+    ids = [i for i in (_msg_id(r) for r in references) if i]
+    parent = _msg_id(in_reply_to) if in_reply_to else None
+    if parent:
+        ids.append(parent)
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > MAX_REFERENCES:
+        unique = [unique[0], *unique[-(MAX_REFERENCES - 1) :]]
+    return unique
+
+
+def make_message_id(domain: str) -> str:
+    """A fresh, unguessable Message-ID on our own domain (RFC 5322 3.6.4)."""
+    return f"<{uuid.uuid4().hex}@{_domain(domain)}>"
+
+
+def _attachment_name(name: str) -> str:
+    cleaned = header_text(name).replace("/", "_").replace("\\", "_").lstrip(".")
+    return cleaned[:120] or "attachment"
+
+
+def compose_reply(
+    *,
+    from_addr: str,
+    from_name: str,
+    to_addr: str,
+    to_name: str | None,
+    subject: str,
+    text: str,
+    html: str,
+    in_reply_to: str | None,
+    references: Sequence[str],
+    message_id: str,
+    auto_submitted: str | None = "auto-replied",
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    date: datetime | None = None,
+) -> EmailMessage:
+    """One reply: text and HTML alternatives (+ attachments as multipart/mixed), UTF-8.
+
+    `references` is the request's own References; the request's Message-ID (`in_reply_to`)
+    is appended. `attachments` are (file name, content type, bytes). `auto_submitted` is the
+    RFC 3834 keyword (`auto-replied` for answers generated for a message) or None.
+    """
+    msg = EmailMessage(policy=POLICY)
+    own_id = _msg_id(message_id)
+    if own_id is None:
+        raise ValueError(f"not a valid Message-ID: {message_id!r}")
+    expected = ["From", "To", "Subject", "Date", "Message-ID"]
+    msg["From"] = _mailbox(from_addr, from_name)
+    msg["To"] = _mailbox(to_addr, to_name)
+    msg["Subject"] = header_text(subject)
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    msg["Message-ID"] = own_id
+    parent = _msg_id(in_reply_to) if in_reply_to else None
+    if parent:
+        msg["In-Reply-To"] = parent
+        expected.append("In-Reply-To")
+    chain = thread_references(references, in_reply_to)
+    if chain:
+        msg["References"] = " ".join(chain)
+        expected.append("References")
+    if auto_submitted is not None:
+        if not _KEYWORD.match(auto_submitted):
+            raise ValueError(f"not an RFC 3834 Auto-Submitted keyword: {auto_submitted!r}")
+        msg["Auto-Submitted"] = auto_submitted
+        # Exchange's equivalent: do not answer this with out-of-office or delivery chatter.
+        msg["X-Auto-Response-Suppress"] = "All"
+        expected += ["Auto-Submitted", "X-Auto-Response-Suppress"]
+
+    # Quoted-printable keeps Swedish text mostly readable in the raw message.
+    msg.set_content(text, charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for name, content_type, data in attachments:
+        ctype = content_type.strip().lower()
+        if not _CONTENT_TYPE.match(ctype):
+            raise ValueError(f"not a MIME content type: {content_type!r}")
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(
+            bytes(data), maintype=maintype, subtype=subtype, filename=_attachment_name(name)
+        )
+    _verify_headers(msg, expected)
+    return msg
+
+
+def _verify_headers(msg: EmailMessage, expected: list[str]) -> None:
+    """Parse our own serialised headers back: exactly the headers we set, nothing more."""
+    head = msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    names = [n.lower() for n in message_from_bytes(head, policy=email_policy.default)]
+    allowed = {n.lower() for n in expected} | {"mime-version", "content-type"}
+    extra = [n for n in names if n not in allowed]
+    if extra or len(names) != len(set(names)):
+        raise ValueError(f"refusing to send: serialised headers were altered ({names})")
