@@ -73,3 +73,55 @@ def evaluate(corpus: Path, split: str, mode: str) -> None:
     from dsr_bot.classify.cli_support import evaluate as run_evaluation
 
     click.echo(run_evaluation(corpus, split, mode))
+
+
+@main.group()
+def templates() -> None:
+    """The reviewed reply-template library."""
+
+
+def _renderer(ctx: Context):  # type: ignore[no-untyped-def]
+    from dsr_bot.config import ConfigError
+    from dsr_bot.replies import ReplyRenderer, example_controller
+
+    settings = ctx.settings()
+    try:
+        controller = settings.resolved_controller()
+    except ConfigError:
+        controller = example_controller()
+        click.echo("(no controller profile configured: using the bundled example)", err=True)
+    return ReplyRenderer(controller)
+
+
+@templates.command("check")
+@pass_ctx
+def templates_check(ctx: Context) -> None:
+    """Render every template in every language for every request type; fail on any problem."""
+    renderer = _renderer(ctx)
+    problems = renderer.check()
+    for problem in problems:
+        click.echo(f"✗ {problem}")
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"✓ {len(renderer.names())} templates × {len(renderer.languages())} languages ok")
+
+
+@templates.command("preview")
+@click.argument("name")
+@click.option("--lang", default="sv", show_default=True)
+@click.option("--type", "types", multiple=True, default=("access",), show_default=True)
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of text.")
+@pass_ctx
+def templates_preview(
+    ctx: Context, name: str, lang: str, types: tuple[str, ...], as_html: bool
+) -> None:
+    """Print one template rendered against a sample case."""
+    from dsr_bot.replies import sample_context
+
+    renderer = _renderer(ctx)
+    try:
+        rendered = renderer.render(name, sample_context(lang, tuple(types)))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Subject: {rendered.subject}\n")
+    click.echo(rendered.html if as_html else rendered.text)

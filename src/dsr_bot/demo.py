@@ -11,7 +11,7 @@ from typing import Any
 
 from dsr_bot import queries
 from dsr_bot.app import build_app
-from dsr_bot.config import Settings, load_controller_profile
+from dsr_bot.config import Settings
 
 DEMO_MAILBOX = "demo:samples"
 
@@ -35,12 +35,10 @@ def _received_at(raw: bytes) -> datetime:
 def run_demo(
     settings: Settings, progress: Callable[[int, int], None] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from dsr_bot.replies import example_controller_path
+    from dsr_bot.replies import example_controller
 
     if settings.controller is None and settings.controller_profile is None:
-        settings = settings.model_copy(
-            update={"controller": load_controller_profile(example_controller_path())}
-        )
+        settings = settings.model_copy(update={"controller": example_controller()})
     app = build_app(settings)
     mails = sample_mails()
     for uid, (_name, raw) in enumerate(mails, 1):
