@@ -1,0 +1,286 @@
+"""What staff may do to a case (from Slack or any other adapter), one transaction each.
+
+Every use case here runs in `DeskBase._act` (cases/desk.py), which
+  1. claims its idempotency key (`StaffAction.key`, unique): a double click or a redelivered
+     interaction finds the key taken and does nothing;
+  2. checks that the person may act (`Staff.approver`);
+and then the action checks the domain rules, changes the case, writes the audit event with
+the person's id (`slack:U123`) and enqueues what must leave the process (the letter, the card
+update) — all in one commit. A refusal raises `RuleViolation` with a sentence for the person;
+the refusal itself is then recorded in a separate transaction, so the audit trail shows
+attempts as well as acts.
+
+Art. 12(6) / Art. 5(1)(f): no substantive reply before the requester's identity is verified,
+and only an approver (optionally not the verifier: four eyes) can release one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dsr_bot.cases import service
+from dsr_bot.cases.desk import Done, Staff
+from dsr_bot.cases.letters import PLACEHOLDER, reply_template
+from dsr_bot.cases.model import CaseStatus, IdentityStatus, RequestType, RuleViolation
+from dsr_bot.cases.triage import TriageDesk
+
+IDENTITY_METHODS = ("customer_record", "id_document", "signed_letter", "known_contact", "other")
+
+# Reasons staff may give for refusing (Art. 12(5): manifestly unfounded or excessive; Art. 11(2)
+# and 12(2): the requester cannot be identified), in the languages we have templates for; the
+# staff note is added after it in the reply.
+REJECT_REASONS: dict[str, dict[str, str]] = {
+    "manifestly_unfounded": {
+        "sv": "Begäran är uppenbart ogrundad (artikel 12.5 i dataskyddsförordningen).",
+        "en": "The request is manifestly unfounded (Article 12(5) GDPR).",
+    },
+    "excessive": {
+        "sv": "Begäran är orimlig, särskilt eftersom den upprepas (artikel 12.5 i "
+        "dataskyddsförordningen).",
+        "en": "The request is excessive, in particular because of its repetitive character "
+        "(Article 12(5) GDPR).",
+    },
+    "identity_not_confirmed": {
+        "sv": "Vi har inte kunnat bekräfta din identitet (artikel 12.2 och 12.6 i "
+        "dataskyddsförordningen).",
+        "en": "We have not been able to confirm your identity (Article 12(2) and 12(6) GDPR).",
+    },
+    "no_data_held": {
+        "sv": "Vi behandlar inga personuppgifter om dig.",
+        "en": "We do not process any personal data about you.",
+    },
+    "other": {"sv": "", "en": ""},
+}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A prepared reply: what staff see, edit and approve."""
+
+    template: str
+    subject: str
+    text: str
+    html: str
+
+
+class StaffDesk(TriageDesk):
+    # -- identity (Art. 12(6)) -----------------------------------------------------------
+    def verify_identity(
+        self, staff: Staff, key: str, case_id: int, method: str, note: str = ""
+    ) -> Done:
+        with self._act(staff, key, "verify_identity", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if method not in IDENTITY_METHODS:
+                raise RuleViolation(f"Unknown verification method {method!r}.")
+            if case.identity_status == IdentityStatus.VERIFIED.value:
+                raise RuleViolation(f"{case.ref}: identity was already verified.")
+            case.identity_status = IdentityStatus.VERIFIED.value
+            case.identity_method = method
+            case.identity_verified_by = staff.actor
+            if case.status != CaseStatus.IN_PROGRESS.value:
+                service.change_status(
+                    session, case, CaseStatus.IN_PROGRESS, now=now, actor=staff.actor
+                )
+            self._changed(
+                session, case, now, staff, "identity_verified", {"method": method, "note": note}
+            )
+            return Done(f"{case.ref}: identity verified.", case.ref)
+
+    # -- small edits ---------------------------------------------------------------------
+    def change_types(self, staff: Staff, key: str, case_id: int, types: list[str]) -> Done:
+        with self._act(staff, key, "change_types", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            try:
+                new = sorted({RequestType(t).value for t in types})
+            except ValueError:
+                raise RuleViolation(f"Unknown request type among {types}.") from None
+            if not new:
+                raise RuleViolation("A case needs at least one request type.")
+            old = list(case.types)
+            case.types = new
+            self._changed(session, case, now, staff, "types_changed", {"from": old, "to": new})
+            return Done(f"{case.ref}: types set to {', '.join(new)}.", case.ref)
+
+    def assign(self, staff: Staff, key: str, case_id: int) -> Done:
+        with self._act(staff, key, "assign", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if case.assignee == staff.actor:
+                raise RuleViolation(f"{case.ref} is already assigned to you.")
+            previous = case.assignee
+            case.assignee = staff.actor
+            self._changed(session, case, now, staff, "assigned", {"from": previous})
+            return Done(f"{case.ref} is now assigned to you.", case.ref)
+
+    def close(self, staff: Staff, key: str, case_id: int) -> Done:
+        with self._act(staff, key, "close", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id, open_only=False)
+            service.change_status(session, case, CaseStatus.CLOSED, now=now, actor=staff.actor)
+            self._changed(session, case, now, staff, "closed", {})
+            return Done(f"{case.ref} closed.", case.ref)
+
+    # -- letters to the requester ---------------------------------------------------------
+    def request_identity_proof(self, staff: Staff, key: str, case_id: int) -> Done:
+        """Art. 12(6): ask for what we need to confirm identity (identity_request template)."""
+        with self._act(staff, key, "request_identity_proof", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if case.identity_status == IdentityStatus.VERIFIED.value:
+                raise RuleViolation(f"{case.ref}: identity is already verified.")
+            letter = self.letters.render("identity_request", case)
+            message_id = self.letters.enqueue(
+                session,
+                case,
+                key=f"idreq:{case.id}:{key}",
+                purpose="identity_request",
+                subject=letter.subject,
+                text=letter.text,
+                html=letter.html,
+                now=now,
+            )
+            case.identity_status = IdentityStatus.REQUESTED.value
+            if case.status == CaseStatus.OPEN.value:
+                service.change_status(
+                    session, case, CaseStatus.AWAITING_IDENTITY, now=now, actor=staff.actor
+                )
+            self._changed(
+                session, case, now, staff, "identity_requested", {"message_id": message_id}
+            )
+            return Done(f"{case.ref}: identity request queued to the requester.", case.ref)
+
+    def prepare_reply(self, staff: Staff, case_id: int) -> Draft:
+        """The substantive reply for the case's types and language, for staff to edit."""
+        with self._act(staff, None, "prepare_reply", case_id) as ctx:
+            assert ctx is not None
+            session, _ = ctx
+            case = self._case(session, case_id)
+            name = reply_template(case.types)
+            letter = self.letters.draft(name, case)
+            return Draft(name, letter.subject, letter.text, letter.html)
+
+    def approve_and_send_reply(
+        self, staff: Staff, key: str, case_id: int, subject: str, text: str
+    ) -> Done:
+        with self._act(staff, key, "approve_reply", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if case.identity_status != IdentityStatus.VERIFIED.value:
+                raise RuleViolation(
+                    f"{case.ref}: verify the requester's identity before sending a reply "
+                    "(Art. 12(6))."
+                )
+            if self.policy.four_eyes and case.identity_verified_by == staff.actor:
+                raise RuleViolation(
+                    f"{case.ref}: four-eyes rule: you verified the identity, so another "
+                    "approver must approve the reply."
+                )
+            if PLACEHOLDER in text or PLACEHOLDER in subject:
+                raise RuleViolation(f"{case.ref}: fill in every {PLACEHOLDER} …]] gap first.")
+            if not text.strip():
+                raise RuleViolation("The reply is empty.")
+            subject = " ".join(subject.split())
+            if case.ref not in subject:
+                subject = f"{subject} [{case.ref}]"  # intake threads replies by the reference
+            name = reply_template(case.types)
+            draft = self.letters.draft(name, case)
+            edited = (subject, text.strip()) != (draft.subject, draft.text.strip())
+            message_id = self.letters.enqueue(
+                session,
+                case,
+                key=f"reply:{case.id}:{key}",
+                purpose="substantive_reply",
+                subject=subject,
+                text=text,
+                # The template's HTML part, unless staff edited the text (then built from it).
+                html=None if edited else draft.html,
+                now=now,
+            )
+            service.change_status(session, case, CaseStatus.ANSWERED, now=now, actor=staff.actor)
+            self._changed(
+                session,
+                case,
+                now,
+                staff,
+                "reply_approved",
+                {"template": name, "message_id": message_id, "edited": edited},
+            )
+            return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)
+
+    def extend(self, staff: Staff, key: str, case_id: int, reason: str) -> Done:
+        """Art. 12(3): two more months, with reasons, told within the first month."""
+        with self._act(staff, key, "extend", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            service.extend_deadline(
+                session, case, policy=self.policy, now=now, actor=staff.actor, reason=reason
+            )
+            letter = self.letters.render("extension_notice", case)
+            message_id = self.letters.enqueue(
+                session,
+                case,
+                key=f"extend:{case.id}",
+                purpose="extension_notice",
+                subject=letter.subject,
+                text=letter.text,
+                html=letter.html,
+                now=now,
+            )
+            self._changed(
+                session, case, now, staff, "extension_notice_queued", {"message_id": message_id}
+            )
+            return Done(f"{case.ref}: extended to {case.extended_due_on}; notice queued.", case.ref)
+
+    def reject(self, staff: Staff, key: str, case_id: int, reason: str, note: str = "") -> Done:
+        """Art. 12(4): a refusal states why and the right to complain to IMY and a court
+        (the refusal template says the latter)."""
+        with self._act(staff, key, "reject", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if reason not in REJECT_REASONS:
+                raise RuleViolation(f"Unknown reason {reason!r}.")
+            lang = "sv" if self.letters.renderer.template_language(case.language) == "sv" else "en"
+            stated = " ".join(p for p in (REJECT_REASONS[reason][lang], note.strip()) if p)
+            if not stated:
+                raise RuleViolation("Say why in the note: the requester must be told (Art. 12(4)).")
+            letter = self.letters.render("refusal", case, refusal_reason=stated)
+            message_id = self.letters.enqueue(
+                session,
+                case,
+                key=f"refusal:{case.id}",
+                purpose="refusal",
+                subject=letter.subject,
+                text=letter.text,
+                html=letter.html,
+                now=now,
+            )
+            if reason == "identity_not_confirmed":
+                case.identity_status = IdentityStatus.FAILED.value
+            service.change_status(session, case, CaseStatus.REJECTED, now=now, actor=staff.actor)
+            self._changed(
+                session,
+                case,
+                now,
+                staff,
+                "rejected",
+                {"reason": reason, "note": note, "message_id": message_id},
+            )
+            return Done(f"{case.ref}: rejected; refusal queued to the requester.", case.ref)

@@ -1,0 +1,161 @@
+"""The frame every staff action runs in: idempotency key, permission, audit of refusals.
+
+See `cases/actions.py` for the actions themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsr_bot.cases import service
+from dsr_bot.cases.letters import Letters
+from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, RuleViolation
+from dsr_bot.store.tables import Case, Event, InboundMessage, StaffAction
+
+
+@dataclass(frozen=True)
+class Staff:
+    """The person behind a click: `actor` as written to the audit trail."""
+
+    actor: str
+    approver: bool
+
+
+@dataclass(frozen=True)
+class Done:
+    """What happened; `repeated` means the key was already used and nothing was done now."""
+
+    message: str
+    case_ref: str | None = None
+    repeated: bool = False
+
+
+class DeskListener(Protocol):
+    """Told about every change inside the action's transaction (e.g. to update a card).
+
+    Like intake's listeners: write outbox rows to the session only, never call out.
+    """
+
+    def case_changed(self, session: Session, case: Case, event: Event, now: datetime) -> None: ...
+
+    def case_opened(
+        self, session: Session, case: Case, inbound: InboundMessage, now: datetime
+    ) -> None: ...
+
+    def triage_resolved(
+        self, session: Session, inbound: InboundMessage, event: Event, now: datetime
+    ) -> None: ...
+
+
+def state_token(case: Case) -> str:
+    """A short fingerprint of what a card shows; part of click keys so that a second click
+    on the same card version is recognised as a repeat (see module docstring)."""
+    parts = (
+        case.status,
+        case.identity_status,
+        ",".join(case.types),
+        case.assignee or "",
+        str(case.extended_due_on or ""),
+    )
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]
+
+
+class DeskBase:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        policy: service.CasePolicy,
+        clock: Callable[[], datetime],
+        letters: Letters,
+        listeners: list[DeskListener] | None = None,
+    ) -> None:
+        self.factory = factory
+        self.policy = policy
+        self.clock = clock
+        self.letters = letters
+        self.listeners: list[DeskListener] = listeners or []
+
+    # -- the frame every action runs in -------------------------------------------------
+    @contextmanager
+    def _act(
+        self, staff: Staff, key: str | None, action: str, case_id: int | None
+    ) -> Iterator[tuple[Session, datetime] | None]:
+        """Yields (session, now), or None when `key` was used before (a repeat)."""
+        now = self.clock()
+        try:
+            with self.factory() as session, session.begin():
+                if key is not None and not _claim(session, key, staff, action, case_id, now):
+                    yield None
+                    return
+                if not staff.approver:
+                    raise RuleViolation(
+                        "Only approvers may do this (DSR_BOT_SLACK_APPROVERS); "
+                        "your attempt has been recorded."
+                    )
+                yield session, now
+        except RuleViolation as exc:
+            with self.factory() as session, session.begin():
+                service.record_event(
+                    session,
+                    action="action_refused",
+                    at=now,
+                    actor=staff.actor,
+                    case_id=case_id,
+                    detail={"action": action, "reason": str(exc)},
+                )
+            raise
+
+    def check_allowed(self, staff: Staff, action: str, case_id: int | None) -> None:
+        """Refuse (and record the attempt) before showing a form to someone who may not act."""
+        with self._act(staff, None, action, case_id):
+            pass
+
+    def _case(self, session: Session, case_id: int, *, open_only: bool = True) -> Case:
+        case = session.get(Case, case_id, with_for_update=True)
+        if case is None:
+            raise RuleViolation("That case no longer exists.")
+        if open_only and CaseStatus(case.status) not in OPEN_STATUSES:
+            raise RuleViolation(f"{case.ref} is {case.status}; nothing more can be done on it.")
+        return case
+
+    def _changed(
+        self,
+        session: Session,
+        case: Case,
+        now: datetime,
+        staff: Staff,
+        action: str,
+        detail: dict[str, Any],
+    ) -> Event:
+        event = service.record_event(
+            session, action=action, at=now, actor=staff.actor, case_id=case.id, detail=detail
+        )
+        session.flush()
+        for listener in self.listeners:
+            listener.case_changed(session, case, event, now)
+        return event
+
+
+def _claim(
+    session: Session, key: str, staff: Staff, action: str, case_id: int | None, now: datetime
+) -> bool:
+    """Insert the key unless present. On PostgreSQL a concurrent duplicate waits for the
+    first transaction and then finds the row, so exactly one of two racing clicks acts."""
+    table = StaffAction.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    result = session.execute(
+        insert(table)
+        .values(key=key, case_id=case_id, actor=staff.actor, action=action, at=now)
+        .on_conflict_do_nothing()
+    )
+    return bool(result.rowcount)

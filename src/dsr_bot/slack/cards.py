@@ -1,0 +1,283 @@
+"""Block Kit for case cards, triage cards, App Home and timeline lines: pure functions.
+
+Nothing here talks to Slack or the database; tests call these directly. Limits we keep
+(https://api.slack.com/reference/block-kit/blocks): at most 50 blocks per message, 100 in a
+Home tab; section text at most 3,000 characters; header text 150; button text 75; button
+value 2,000. Anything the requester wrote is shown as `plain_text`, so a mail cannot ping
+`@channel` or smuggle a link into the card.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from dsr_bot.cases.deadlines import days_left
+from dsr_bot.cases.desk import state_token
+from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, IdentityStatus
+from dsr_bot.store.tables import Case, Event, InboundMessage
+
+Block = dict[str, Any]
+
+EXCERPT_CHARS = 300
+SECTION_LIMIT = 3000
+HOME_LIMIT = 100
+
+TYPE_LABELS = {
+    "access": "Access (Art. 15)",
+    "erasure": "Erasure (Art. 17)",
+    "rectification": "Rectification (Art. 16)",
+    "restriction": "Restriction (Art. 18)",
+    "portability": "Portability (Art. 20)",
+    "objection": "Objection (Art. 21(1))",
+    "marketing_optout": "Marketing opt-out (Art. 21(2))",
+    "consent_withdrawal": "Consent withdrawal (Art. 7(3))",
+}
+IDENTITY_LABELS = {
+    IdentityStatus.UNVERIFIED.value: ":grey_question: not verified",
+    IdentityStatus.REQUESTED.value: ":hourglass_flowing_sand: proof requested",
+    IdentityStatus.VERIFIED.value: ":white_check_mark: verified",
+    IdentityStatus.FAILED.value: ":x: not confirmed",
+}
+
+
+def plain(text: str, limit: int = SECTION_LIMIT) -> Block:
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": False}
+
+
+def mrkdwn(text: str, limit: int = SECTION_LIMIT) -> Block:
+    return {"type": "mrkdwn", "text": clip(text, limit) or " "}
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters (https://api.slack.com/reference/surfaces/formatting)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def user_mention(actor: str | None) -> str:
+    if actor and actor.startswith("slack:"):
+        return f"<@{actor.removeprefix('slack:')}>"
+    return escape(actor or "—")
+
+
+def button_value(case_id: int, token: str) -> str:
+    return json.dumps({"c": case_id, "v": token}, separators=(",", ":"))
+
+
+def type_summary(case: Case) -> str:
+    scores = case.scores or {}
+    parts = []
+    for t in case.types:
+        score = scores.get(t)
+        label = TYPE_LABELS.get(t, t)
+        parts.append(f"{label} ({score:.0%})" if isinstance(score, int | float) else label)
+    return ", ".join(parts) or "—"
+
+
+def due_summary(case: Case, today: date) -> str:
+    due = case.extended_due_on or case.due_on
+    left = days_left(due, today)
+    when = (
+        f"overdue by {-left} day{'s' if left != -1 else ''}"
+        if left < 0
+        else "due today"
+        if left == 0
+        else f"{left} day{'s' if left != 1 else ''} left"
+    )
+    extended = " (extended, Art. 12(3))" if case.extended_due_on else ""
+    return f"{due.isoformat()}{extended} · {when}"
+
+
+def requester_summary(case: Case) -> str:
+    name = escape(case.requester_name or "")
+    email = escape(case.requester_email or "unknown sender")
+    return f"{name} ({email})" if name else email
+
+
+def case_fields(case: Case, today: date) -> list[Block]:
+    return [
+        mrkdwn(f"*Types*\n{type_summary(case)}", 2000),
+        mrkdwn(f"*Requester*\n{requester_summary(case)}", 2000),
+        mrkdwn(f"*Language*\n{escape(case.language)}"),
+        mrkdwn(f"*Received*\n{case.received_at.date().isoformat()}"),
+        mrkdwn(f"*Due*\n{due_summary(case, today)}"),
+        mrkdwn(f"*Identity*\n{IDENTITY_LABELS.get(case.identity_status, case.identity_status)}"),
+        mrkdwn(f"*Assignee*\n{user_mention(case.assignee) if case.assignee else '—'}"),
+        mrkdwn(f"*Status*\n{case.status.replace('_', ' ')}"),
+    ]
+
+
+def excerpt_of(text: str | None, mode: str) -> str | None:
+    """Staff see only what they need (Art. 5(1)(c)): none, a short excerpt, or the text."""
+    if mode == "none" or not text:
+        return None
+    text = " ".join(text.split()) if mode == "excerpt" else text.strip()
+    limit = EXCERPT_CHARS if mode == "excerpt" else SECTION_LIMIT - 100
+    return clip(text, limit)
+
+
+def case_actions(case: Case) -> list[Block]:
+    status = CaseStatus(case.status)
+    value = button_value(case.id, state_token(case))
+
+    def button(action_id: str, text: str, style: str | None = None) -> Block:
+        b: Block = {"type": "button", "action_id": action_id, "text": plain(text, 75)}
+        b["value"] = value
+        if style:
+            b["style"] = style
+        return b
+
+    if status is CaseStatus.CLOSED:
+        return []
+    if status not in OPEN_STATUSES:  # answered or rejected: only closing is left
+        return [
+            {
+                "type": "actions",
+                "block_id": "case_actions",
+                "elements": [button("dsr_close", "Close")],
+            }
+        ]
+    verified = case.identity_status == IdentityStatus.VERIFIED.value
+    first = []
+    if not verified:
+        first += [
+            button("dsr_verify", "Verify identity", "primary"),
+            button("dsr_ask_id", "Ask for ID proof"),
+        ]
+    else:
+        first.append(button("dsr_prepare", "Prepare reply", "primary"))
+    first += [button("dsr_types", "Change types"), button("dsr_assign", "Assign to me")]
+    second = [
+        button("dsr_extend", "Extend deadline"),
+        button("dsr_reject", "Reject", "danger"),
+        button("dsr_close", "Close"),
+    ]
+    return [
+        {"type": "actions", "block_id": "case_actions", "elements": first},
+        {"type": "actions", "block_id": "case_actions_2", "elements": second},
+    ]
+
+
+def case_card(
+    case: Case, *, today: date, excerpt: str | None, with_actions: bool = True
+) -> list[Block]:
+    blocks: list[Block] = [
+        {"type": "header", "text": plain(f"{case.ref} · {case.status.replace('_', ' ')}", 150)},
+        {"type": "section", "fields": case_fields(case, today)},
+    ]
+    if excerpt:
+        blocks.append({"type": "section", "text": plain(excerpt)})
+    if with_actions:
+        blocks.extend(case_actions(case))
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [mrkdwn("Every click is recorded in the case's audit trail.")],
+        }
+    )
+    return blocks
+
+
+def case_card_text(case: Case) -> str:
+    """Notification text: the reference and types only, no personal data."""
+    return f"{case.ref}: {', '.join(case.types) or 'request'} ({case.status.replace('_', ' ')})"
+
+
+def triage_card(
+    inbound: InboundMessage, *, excerpt: str | None, decided: str | None = None
+) -> list[Block]:
+    """Lower key than a case card: one line, the excerpt, two buttons."""
+    why = escape(inbound.disposition_reason or inbound.disposition or "unclear")
+    sender = escape(inbound.sender or "unknown sender")
+    subject = escape(inbound.subject or "(no subject)")
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "text": mrkdwn(f":mag: *Is this a request?* From {sender}: _{subject}_ ({why})"),
+        }
+    ]
+    if excerpt:
+        blocks.append({"type": "context", "elements": [plain(excerpt, 2000)]})
+    if decided:
+        blocks.append({"type": "context", "elements": [mrkdwn(decided)]})
+        return blocks
+    value = json.dumps({"m": inbound.id})
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "triage_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "dsr_triage_open",
+                    "text": plain("Open as case of type…", 75),
+                    "value": value,
+                },
+                {
+                    "type": "button",
+                    "action_id": "dsr_triage_dismiss",
+                    "text": plain("Dismiss", 75),
+                    "value": value,
+                },
+            ],
+        }
+    )
+    return blocks
+
+
+def timeline_text(event: Event) -> str | None:
+    """One line in the card's thread for an audit event, or None if not worth a line."""
+    who = user_mention(event.actor) if event.actor != "system" else "dsr-bot"
+    d = event.detail or {}
+    lines = {
+        "identity_verified": f"Identity verified by {who} ({d.get('method', '')}).",
+        "identity_requested": f"{who} asked the requester for ID proof (Art. 12(6)).",
+        "types_changed": f"{who} changed the types to {', '.join(d.get('to', []))}.",
+        "assigned": f"Assigned to {who}.",
+        "reply_approved": f"Reply ({d.get('template')}) approved by {who}; queued for sending.",
+        "deadline_extended": f"{who} extended the deadline to {d.get('extended_due_on')}.",
+        "extension_notice_queued": "Extension notice queued to the requester (Art. 12(3)).",
+        "rejected": f"Rejected by {who} ({d.get('reason')}); refusal queued (Art. 12(4)).",
+        "closed": f"Closed by {who}.",
+        "requester_replied": "The requester wrote again.",
+    }
+    return lines.get(event.action)
+
+
+def home_view(cases: Sequence[Case], today: date) -> Block:
+    """App Home: open cases by due date, overdue first (they sort first by date anyway)."""
+    ordered = sorted(cases, key=lambda c: (c.extended_due_on or c.due_on, c.id))
+    blocks: list[Block] = [
+        {"type": "header", "text": plain(f"Open requests ({len(ordered)})", 150)},
+    ]
+    if not ordered:
+        blocks.append({"type": "section", "text": mrkdwn("Nothing open. :tada:")})
+    shown = ordered[: HOME_LIMIT - 3]
+    for case in shown:
+        blocks.append({"type": "section", "text": mrkdwn(case_line(case, today))})
+    if len(ordered) > len(shown):
+        more = len(ordered) - len(shown)
+        blocks.append({"type": "context", "elements": [mrkdwn(f"…and {more} more.")]})
+    return {"type": "home", "blocks": blocks}
+
+
+def case_line(case: Case, today: date) -> str:
+    due = case.extended_due_on or case.due_on
+    flag = ":red_circle:" if days_left(due, today) < 0 else ":large_blue_circle:"
+    return (
+        f"{flag} *{case.ref}* · {', '.join(case.types)} · {due_summary(case, today)} · "
+        f"{case.status.replace('_', ' ')}"
+    )
+
+
+def case_list_text(cases: Sequence[Case], today: date) -> str:
+    ordered = sorted(cases, key=lambda c: (c.extended_due_on or c.due_on, c.id))
+    if not ordered:
+        return "No open requests."
+    return clip("\n".join(case_line(c, today) for c in ordered), SECTION_LIMIT)

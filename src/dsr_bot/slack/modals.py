@@ -1,0 +1,271 @@
+"""Block Kit modals for the card's actions: pure functions, like cards.py.
+
+`private_metadata` carries the case id and the card version the modal was opened from, so a
+resubmitted view maps to the same idempotency key (cases/desk.py). Modal limits: title 24
+characters, submit/close 24, plain_text_input at most 3,000 characters per field, so a long
+reply is split into several fields and joined again on submit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dsr_bot.cases.actions import IDENTITY_METHODS, REJECT_REASONS, Draft
+from dsr_bot.cases.desk import state_token
+from dsr_bot.cases.model import ALL_REQUEST_TYPES
+from dsr_bot.slack.cards import TYPE_LABELS, Block, clip, mrkdwn, plain
+from dsr_bot.store.tables import Case
+
+INPUT_LIMIT = 3000
+REPLY_PARTS = 8
+
+METHOD_LABELS = {
+    "customer_record": "Matches customer record",
+    "id_document": "ID document",
+    "signed_letter": "Signed letter",
+    "known_contact": "Known contact",
+    "other": "Other",
+}
+REASON_LABELS = {
+    "manifestly_unfounded": "Manifestly unfounded",
+    "excessive": "Excessive (e.g. repetitive)",
+    "identity_not_confirmed": "Identity not confirmed",
+    "no_data_held": "No data held",
+    "other": "Other (say why in the note)",
+}
+assert set(METHOD_LABELS) == set(IDENTITY_METHODS) and set(REASON_LABELS) == set(REJECT_REASONS)
+
+
+def metadata(case: Case) -> str:
+    return json.dumps({"c": case.id, "v": state_token(case)}, separators=(",", ":"))
+
+
+def _option(value: str, label: str) -> Block:
+    return {"text": plain(label, 75), "value": value}
+
+
+def _modal(
+    callback_id: str, title: str, submit: str | None, blocks: list[Block], meta: str
+) -> Block:
+    view: Block = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(title, 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": meta,
+        "blocks": blocks,
+    }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    return view
+
+
+def _note(label: str, optional: bool = True, initial: str = "") -> Block:
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": True,
+        "max_length": INPUT_LIMIT,
+    }
+    if initial:
+        element["initial_value"] = initial
+    return {
+        "type": "input",
+        "block_id": "note",
+        "optional": optional,
+        "label": plain(label, 2000),
+        "element": element,
+    }
+
+
+def verify_modal(case: Case) -> Block:
+    return _modal(
+        "dsr_verify_submit",
+        f"Verify {case.ref}"[:24],
+        "Verify",
+        [
+            {
+                "type": "input",
+                "block_id": "method",
+                "label": plain("How was the identity verified?"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [_option(k, v) for k, v in METHOD_LABELS.items()],
+                },
+            },
+            _note("Note (what you checked)"),
+        ],
+        metadata(case),
+    )
+
+
+def types_modal(case: Case) -> Block:
+    options = [_option(t.value, TYPE_LABELS[t.value]) for t in ALL_REQUEST_TYPES]
+    element: Block = {"type": "checkboxes", "action_id": "value", "options": options}
+    initial = [o for o in options if o["value"] in case.types]
+    if initial:
+        element["initial_options"] = initial
+    return _modal(
+        "dsr_types_submit",
+        "Change types",
+        "Save",
+        [
+            {
+                "type": "input",
+                "block_id": "types",
+                "label": plain("Request types"),
+                "element": element,
+            }
+        ],
+        metadata(case),
+    )
+
+
+def split_text(text: str, limit: int = INPUT_LIMIT) -> list[str]:
+    """Split at paragraph breaks (or hard, for a monster paragraph) into fields ≤ limit."""
+    parts: list[str] = []
+    current = ""
+    for para in text.split("\n\n"):
+        while len(para) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(para[:limit])
+            para = para[limit:]
+        candidate = f"{current}\n\n{para}" if current else para
+        if len(candidate) > limit:
+            parts.append(current)
+            current = para
+        else:
+            current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def reply_modal(case: Case, draft: Draft) -> Block:
+    parts = split_text(draft.text)
+    if len(parts) > REPLY_PARTS:
+        raise ValueError(f"reply for {case.ref} is too long to edit in Slack")
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "text": mrkdwn(
+                f"Reply *{draft.template}* for *{case.ref}* in the requester's language. "
+                "Edit as needed; *Send* releases it to the requester."
+            ),
+        },
+        {
+            "type": "input",
+            "block_id": "subject",
+            "label": plain("Subject"),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "value",
+                "initial_value": clip(draft.subject, 250),
+                "max_length": 250,
+            },
+        },
+    ]
+    for n, part in enumerate(parts, 1):
+        label = "Reply" if len(parts) == 1 else f"Reply (part {n} of {len(parts)})"
+        element: Block = {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "multiline": True,
+            "max_length": INPUT_LIMIT,
+        }
+        if part:
+            element["initial_value"] = part
+        blocks.append(
+            {"type": "input", "block_id": f"text_{n}", "label": plain(label), "element": element}
+        )
+    return _modal("dsr_reply_submit", f"Reply {case.ref}"[:24], "Send", blocks, metadata(case))
+
+
+def reply_text(values: dict[str, Any]) -> str:
+    """The edited reply from a submitted reply modal's state values."""
+    parts = []
+    for n in range(1, REPLY_PARTS + 1):
+        block = values.get(f"text_{n}")
+        if block is None:
+            break
+        parts.append((block["value"].get("value") or "").strip("\n"))
+    return "\n\n".join(p for p in parts if p)
+
+
+def extend_modal(case: Case) -> Block:
+    return _modal(
+        "dsr_extend_submit",
+        "Extend deadline",
+        "Extend",
+        [
+            {
+                "type": "section",
+                "text": mrkdwn(
+                    "Art. 12(3): two further months where necessary, given the complexity and "
+                    "number of requests. The reason goes to the requester, in their language."
+                ),
+            },
+            _note("Reason (sent to the requester)", optional=False),
+        ],
+        metadata(case),
+    )
+
+
+def reject_modal(case: Case) -> Block:
+    return _modal(
+        "dsr_reject_submit",
+        "Reject request",
+        "Reject",
+        [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": plain("Reason"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [_option(k, v) for k, v in REASON_LABELS.items()],
+                },
+            },
+            _note("Note (sent to the requester with the reason)"),
+            {
+                "type": "context",
+                "elements": [
+                    mrkdwn(
+                        "The refusal tells the requester of the right to complain to IMY "
+                        "and to a court (Art. 12(4))."
+                    )
+                ],
+            },
+        ],
+        metadata(case),
+    )
+
+
+def triage_open_modal(inbound_id: int) -> Block:
+    options = [_option(t.value, TYPE_LABELS[t.value]) for t in ALL_REQUEST_TYPES]
+    return _modal(
+        "dsr_triage_open_submit",
+        "Open as case",
+        "Open case",
+        [
+            {
+                "type": "input",
+                "block_id": "types",
+                "label": plain("Request types"),
+                "element": {"type": "checkboxes", "action_id": "value", "options": options},
+            }
+        ],
+        json.dumps({"m": inbound_id}),
+    )
+
+
+def refusal_modal(message: str) -> Block:
+    """Shown in place of a modal when the click was refused (e.g. not an approver)."""
+    return _modal(
+        "dsr_refused", "Not allowed", None, [{"type": "section", "text": plain(message)}], "{}"
+    )
