@@ -62,6 +62,8 @@ class ImapMailbox:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._port = settings.imap_port or (993 if settings.imap_security == "ssl" else 143)
+        self._where = f"{settings.imap_host}:{self._port}"
         self._client: IMAPClient | None = None
         self._idling = False
         self._uidvalidity = 0
@@ -83,16 +85,6 @@ class ImapMailbox:
     def supports_idle(self) -> bool:
         """The server offers IDLE (RFC 2177); `settings.imap_idle` decides whether we use it."""
         return b"IDLE" in self._capabilities
-
-    @property
-    def _where(self) -> str:
-        s = self._settings
-        return f"{s.imap_host}:{self._port}"
-
-    @property
-    def _port(self) -> int:
-        s = self._settings
-        return s.imap_port or (993 if s.imap_security == "ssl" else 143)
 
     def connect(self) -> None:
         s = self._settings
@@ -118,16 +110,15 @@ class ImapMailbox:
                     )
                 client.starttls(context)
         password = s.imap_password.get_secret_value()
-        try:
-            self._require().login(s.imap_user, password)
-        except LoginError as exc:
-            self._drop()
-            reason = _text(exc.args[0] if exc.args else exc).replace(password, "***")
-            raise ImapLoginRefused(
-                f"IMAP login refused for user {s.imap_user!r} at {self._where}: {reason} "
-                "(check DSR_BOT_IMAP_USER and DSR_BOT_IMAP_PASSWORD)"
-            ) from None
-        with self._guard("setup"):
+        with self._guard("login"):
+            try:
+                client.login(s.imap_user, password)
+            except LoginError as exc:
+                reason = _text(exc.args[0] if exc.args else exc).replace(password, "***")
+                raise ImapLoginRefused(
+                    f"IMAP login refused for user {s.imap_user!r} at {self._where}: {reason} "
+                    "(check DSR_BOT_IMAP_USER and DSR_BOT_IMAP_PASSWORD)"
+                ) from None
             self._setup()
         log.info(
             "IMAP connected to %s, folder %s (UIDVALIDITY %d, IDLE %s)",
@@ -292,22 +283,24 @@ class ImapMailbox:
         with self._guard("append"):
             client.append(self.server_folder(folder), raw, flags=tuple(flags))
 
-    def close(self) -> None:
+    def close(self, graceful: bool = True) -> None:
         """Leave IDLE and log out; never raises (it runs on the way out of errors)."""
         client, self._client = self._client, None
+        idling, self._idling = self._idling, False
         if client is None:
             return
         try:
-            if self._idling:
-                client.idle_done()
-            client.logout()
+            if graceful:
+                if idling:
+                    client.idle_done()
+                client.logout()
+                return
         except Exception:
-            try:
-                client.shutdown()
-            except Exception:
-                log.debug("IMAP socket shutdown failed", exc_info=True)
-        finally:
-            self._idling = False
+            log.debug("IMAP logout failed", exc_info=True)
+        try:
+            client.shutdown()
+        except Exception:
+            log.debug("IMAP socket shutdown failed", exc_info=True)
 
     def reconnect(self, backoff: Backoff, stop: threading.Event | None = None) -> bool:
         """Connect again, waiting `backoff` between tries. False if `stop` was set first."""
@@ -329,25 +322,16 @@ class ImapMailbox:
             raise ImapUnavailable("not connected to the IMAP server (call connect() first)")
         return self._client
 
-    def _drop(self) -> None:
-        client, self._client = self._client, None
-        self._idling = False
-        if client is not None:
-            try:
-                client.shutdown()
-            except Exception:
-                log.debug("IMAP socket shutdown failed", exc_info=True)
-
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         """Turn any socket/protocol failure into `ImapUnavailable` and drop the connection."""
         try:
             yield
         except ImapUnavailable:
-            self._drop()
+            self.close(graceful=False)
             raise
         except (IMAPClientError, OSError, EOFError) as exc:
-            self._drop()
+            self.close(graceful=False)
             detail = str(exc) or type(exc).__name__
             if self._settings.imap_password:
                 detail = detail.replace(self._settings.imap_password.get_secret_value(), "***")
