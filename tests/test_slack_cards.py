@@ -61,7 +61,7 @@ def test_new_case_card_shows_what_staff_need_and_is_valid_block_kit() -> None:
 
 def test_requester_text_is_plain_text_so_a_mail_cannot_ping_the_channel() -> None:
     blocks = cards.case_card(a_case(), today=TODAY, excerpt="<!channel> hej <http://x|y>")
-    excerpt = [b for b in blocks if b["type"] == "section" and "text" in b][0]
+    excerpt = next(b for b in blocks if b["type"] == "section" and "text" in b)
     assert excerpt["text"]["type"] == "plain_text"
 
 

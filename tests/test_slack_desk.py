@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # noqa: F401  (store.tables needs it loaded)
+import sqlalchemy.dialects.postgresql
 
 from dsr_bot.cases import service
 from dsr_bot.cases.actions import StaffDesk
@@ -100,7 +100,9 @@ def test_no_reply_before_identity_then_four_eyes_then_sent_once(desk: StaffDesk)
     with pytest.raises(RuleViolation, match="four-eyes"):
         desk.approve_and_send_reply(APPROVER, "send-2", case_id, draft.subject, draft.text)
     done = desk.approve_and_send_reply(OTHER_APPROVER, "send-3", case_id, draft.subject, draft.text)
-    again = desk.approve_and_send_reply(OTHER_APPROVER, "send-3", case_id, draft.subject, draft.text)
+    again = desk.approve_and_send_reply(
+        OTHER_APPROVER, "send-3", case_id, draft.subject, draft.text
+    )
     assert not done.repeated and again.repeated
     [row] = mails(desk, "substantive_reply")
     mail = message_from_bytes(row.body or b"", policy=policy.default)

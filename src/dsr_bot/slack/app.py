@@ -1,0 +1,236 @@
+"""The Bolt app: card buttons, modal submissions, App Home and `/dsr`, each calling the desk.
+
+Slack wants an answer within 3 s. Buttons are acknowledged first and acted on after; modal
+submissions run the (database-only, milliseconds) action before acknowledging, so that a
+refusal can be shown in the modal itself. Anything slow — mail, card updates — is an outbox
+row, sent by the outbox pump after the commit (`on_change`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsr_bot.cases.actions import StaffDesk
+from dsr_bot.cases.desk import Done, Staff, state_token
+from dsr_bot.cases.model import OPEN_STATUSES, RuleViolation
+from dsr_bot.slack import cards, modals
+from dsr_bot.slack.approvers import Approvers
+from dsr_bot.store.tables import Case
+
+log = logging.getLogger(__name__)
+
+
+class SlackHandlers:
+    """Everything a click needs, and the listeners registered on the Bolt app."""
+
+    def __init__(
+        self,
+        *,
+        desk: StaffDesk,
+        approvers: Approvers,
+        factory: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        tz: ZoneInfo,
+        excerpt_mode: str,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.desk = desk
+        self.approvers = approvers
+        self.factory = factory
+        self.clock = clock
+        self.tz = tz
+        self.excerpt_mode = excerpt_mode
+        self.on_change = on_change
+
+    def staff(self, user_id: str) -> Staff:
+        return Staff(actor=f"slack:{user_id}", approver=self.approvers.is_approver(user_id))
+
+    def today(self) -> Any:
+        return self.clock().astimezone(self.tz).date()
+
+    # -- buttons ------------------------------------------------------------------------
+    def on_button(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        action = body["actions"][0]
+        action_id = action["action_id"]
+        user = body["user"]["id"]
+        value = json.loads(action.get("value") or "{}")
+        try:
+            self._button(action_id, value, user, body, client)
+        except RuleViolation as exc:
+            channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+                "channel_id"
+            )
+            if channel:
+                client.chat_postEphemeral(channel=channel, user=user, text=f":no_entry: {exc}")
+
+    def _button(
+        self,
+        action_id: str,
+        value: dict[str, Any],
+        user: str,
+        body: dict[str, Any],
+        client: WebClient,
+    ) -> None:
+        staff = self.staff(user)
+        if "m" in value:  # triage card
+            inbound_id = int(value["m"])
+            if action_id == "dsr_triage_dismiss":
+                self._done(
+                    self.desk.dismiss_triage(staff, f"{action_id}:{inbound_id}:{user}", inbound_id)
+                )
+            else:
+                self.desk.check_allowed(staff, "open_triage_as_case", None)
+                client.views_open(
+                    trigger_id=body["trigger_id"], view=modals.triage_open_modal(inbound_id)
+                )
+            return
+        case_id = int(value["c"])
+        key = f"{action_id}:{case_id}:{value.get('v', '')}:{user}"
+        simple: dict[str, Callable[[Staff, str, int], Done]] = {
+            "dsr_ask_id": self.desk.request_identity_proof,
+            "dsr_assign": self.desk.assign,
+            "dsr_close": self.desk.close,
+        }
+        if action_id in simple:
+            self._done(simple[action_id](staff, key, case_id))
+            return
+        if action_id == "dsr_prepare":
+            draft = self.desk.prepare_reply(staff, case_id)
+            with self.factory() as session:
+                view = modals.reply_modal(session.get_one(Case, case_id), draft)
+        else:
+            builders = {
+                "dsr_verify": ("verify_identity", modals.verify_modal),
+                "dsr_types": ("change_types", modals.types_modal),
+                "dsr_extend": ("extend", modals.extend_modal),
+                "dsr_reject": ("reject", modals.reject_modal),
+            }
+            name, build = builders[action_id]
+            self.desk.check_allowed(staff, name, case_id)
+            with self.factory() as session:
+                view = build(session.get_one(Case, case_id))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    def _done(self, done: Done) -> None:
+        if not done.repeated:
+            self.on_change()
+
+    # -- modal submissions ---------------------------------------------------------------
+    def on_submit(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        values = view["state"]["values"]
+        callback = view["callback_id"]
+        staff = self.staff(user)
+        # A resubmitted view (retry, double click) has the same id and so the same key.
+        key = f"{callback}:{view.get('id', '')}:{meta.get('v', '')}:{user}"
+        error_block = {
+            "dsr_verify_submit": "note",
+            "dsr_types_submit": "types",
+            "dsr_reply_submit": "subject",
+            "dsr_extend_submit": "note",
+            "dsr_reject_submit": "note",
+            "dsr_triage_open_submit": "types",
+        }[callback]
+        try:
+            done = self._submit(callback, meta, values, staff, key)
+        except RuleViolation as exc:
+            ack(response_action="errors", errors={error_block: str(exc)[:150]})
+            return
+        ack()
+        self._done(done)
+
+    def _submit(
+        self, callback: str, meta: dict[str, Any], values: dict[str, Any], staff: Staff, key: str
+    ) -> Done:
+        def text(block: str) -> str:
+            return str((values.get(block) or {}).get("value", {}).get("value") or "")
+
+        def selected(block: str) -> str:
+            option = (values.get(block) or {}).get("value", {}).get("selected_option") or {}
+            return str(option.get("value") or "")
+
+        def checked(block: str) -> list[str]:
+            options = (values.get(block) or {}).get("value", {}).get("selected_options") or []
+            return [str(o["value"]) for o in options]
+
+        if callback == "dsr_triage_open_submit":
+            return self.desk.open_triage_as_case(staff, key, int(meta["m"]), checked("types"))
+        case_id = int(meta["c"])
+        if callback == "dsr_verify_submit":
+            return self.desk.verify_identity(staff, key, case_id, selected("method"), text("note"))
+        if callback == "dsr_types_submit":
+            return self.desk.change_types(staff, key, case_id, checked("types"))
+        if callback == "dsr_reply_submit":
+            return self.desk.approve_and_send_reply(
+                staff, key, case_id, text("subject"), modals.reply_text(values)
+            )
+        if callback == "dsr_extend_submit":
+            return self.desk.extend(staff, key, case_id, text("note"))
+        return self.desk.reject(staff, key, case_id, selected("reason"), text("note"))
+
+    # -- App Home and /dsr ---------------------------------------------------------------
+    def open_cases(self, session: Session) -> list[Case]:
+        return list(
+            session.execute(
+                sa.select(Case).where(Case.status.in_([s.value for s in OPEN_STATUSES]))
+            ).scalars()
+        )
+
+    def on_home(self, event: dict[str, Any], client: WebClient) -> None:
+        user = event["user"]
+        if not self.approvers.is_approver(user):
+            # App Home is visible to the whole workspace; cases are for approvers only.
+            view = {"type": "home", "blocks": [cards_section("Only DSR approvers see cases here.")]}
+        else:
+            with self.factory() as session:
+                view = cards.home_view(self.open_cases(session), self.today())
+        client.views_publish(user_id=user, view=view)
+
+    def on_command(self, ack: Ack, command: dict[str, Any]) -> None:
+        user = command["user_id"]
+        words = (command.get("text") or "").split()
+        if not self.approvers.is_approver(user):
+            ack(text=":no_entry: Only DSR approvers can use /dsr.")
+            return
+        with self.factory() as session:
+            if not words or words[0] == "list":
+                ack(text=cards.case_list_text(self.open_cases(session), self.today()))
+                return
+            if words[0] == "show" and len(words) == 2:
+                case = session.execute(
+                    sa.select(Case).where(Case.ref == words[1].upper())
+                ).scalar_one_or_none()
+                if case is None:
+                    ack(text=f"No case {words[1]}.")
+                    return
+                blocks = cards.case_card(case, today=self.today(), excerpt=None, with_actions=False)
+                ack(text=cards.case_card_text(case), blocks=blocks)
+                return
+        ack(text="Usage: `/dsr list` or `/dsr show DSR-2026-0042`")
+
+
+def cards_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": cards.mrkdwn(text)}
+
+
+def register(app: App, handlers: SlackHandlers) -> None:
+    app.action(re.compile(r"^dsr_"))(handlers.on_button)
+    app.view(re.compile(r"^dsr_.*_submit$"))(handlers.on_submit)
+    app.event("app_home_opened")(handlers.on_home)
+    app.command("/dsr")(handlers.on_command)
+
+
+__all__ = ["SlackHandlers", "register", "state_token"]

@@ -1,0 +1,70 @@
+"""Cards as they are now, read from the database (the transport calls this at delivery)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dsr_bot.cases.model import Disposition
+from dsr_bot.slack import cards
+from dsr_bot.store.tables import Case, Event, InboundMessage
+
+
+def request_text(inbound: InboundMessage | None) -> str | None:
+    """The requester's new text (quoted history stripped), or None once purged."""
+    if inbound is None or inbound.raw is None:
+        return None
+    from dsr_bot.mail.parse import parse_message
+
+    return parse_message(inbound.raw).new_text
+
+
+def case_request(session: Session, case: Case) -> InboundMessage | None:
+    return session.execute(
+        sa.select(InboundMessage)
+        .where(InboundMessage.case_id == case.id)
+        .where(InboundMessage.disposition == Disposition.CASE.value)
+        .order_by(InboundMessage.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def case_card_args(
+    session: Session, case: Case, *, now: datetime, tz: ZoneInfo, excerpt_mode: str
+) -> dict[str, Any]:
+    excerpt = None
+    if excerpt_mode != "none":
+        excerpt = cards.excerpt_of(request_text(case_request(session, case)), excerpt_mode)
+    return {
+        "text": cards.case_card_text(case),
+        "blocks": cards.case_card(case, today=now.astimezone(tz).date(), excerpt=excerpt),
+    }
+
+
+def triage_card_args(
+    session: Session, inbound: InboundMessage, *, excerpt_mode: str
+) -> dict[str, Any]:
+    decision = session.execute(
+        sa.select(Event)
+        .where(Event.inbound_id == inbound.id)
+        .where(Event.action.in_(["triage_opened", "triage_dismissed"]))
+        .limit(1)
+    ).scalar_one_or_none()
+    decided = None
+    if decision is not None:
+        who = cards.user_mention(decision.actor)
+        if decision.action == "triage_opened":
+            decided = f":white_check_mark: Opened as {(decision.detail or {}).get('ref')} by {who}."
+        else:
+            decided = f":wastebasket: Dismissed by {who}: not a request."
+    excerpt = (
+        cards.excerpt_of(request_text(inbound), excerpt_mode) if excerpt_mode != "none" else None
+    )
+    return {
+        "text": "A message that may be a data-subject request needs a look.",
+        "blocks": cards.triage_card(inbound, excerpt=excerpt, decided=decided),
+    }
