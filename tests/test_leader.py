@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
 
 from dsr_bot import leader
 from dsr_bot.leader import FileLeaderLock, PostgresLeaderLock, leader_lock_for, run_while_leader

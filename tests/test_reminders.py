@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
 
 from dsr_bot import reminders
 from dsr_bot.cases import service

@@ -1,0 +1,207 @@
+"""Periodic work on APScheduler 3.x: deadline sweep, outbox retry, daily digest, retention.
+
+Job state lives in the application's own database (SQLAlchemy job store, table
+`apscheduler_jobs`), so a restart neither forgets a run that fell due while the process was
+down (it runs once on start, within `misfire_grace_time`) nor repeats runs (`coalesce`: many
+missed runs become one). `max_instances=1` keeps a slow run from overlapping the next.
+Only the elected leader runs a scheduler (see leader.py); every job is idempotent anyway
+(unique reminder and outbox keys), so an overlap during failover sends nothing twice.
+
+The job store pickles jobs, so a job names a module-level function and a job id, never a
+bound method; `_run_job` finds the work to do in a per-process registry filled by `start()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+
+DEADLINE_SWEEP = "deadline_sweep"
+OUTBOX_RETRY = "outbox_retry"
+DAILY_DIGEST = "daily_digest"
+RETENTION_PURGE = "retention_purge"
+JOB_IDS = (DEADLINE_SWEEP, OUTBOX_RETRY, DAILY_DIGEST, RETENTION_PURGE)
+
+JOBS_TABLE = "apscheduler_jobs"
+OUTBOX_RETRY_SECONDS = 60
+# A daily job missed by up to 6 h (a restart, a failover) still runs; a day-old one doesn't.
+DAILY_GRACE = timedelta(hours=6)
+# Retention runs at night, away from office hours and the 08:00 digest.
+RETENTION_TIME = "03:30"
+
+_registry: dict[str, Callable[[], Any]] = {}
+_registry_lock = threading.Lock()
+
+
+def _run_job(job_id: str) -> None:
+    """Entry point of every persisted job (referenced by name in the job store)."""
+    with _registry_lock:
+        work = _registry.get(job_id)
+    if work is None:
+        log.warning("scheduled job %s has no work registered in this process; skipped", job_id)
+        return
+    try:
+        work()
+    except Exception:
+        # Logged without the exception text at INFO: it may quote personal data.
+        log.exception("scheduled job %s failed; it runs again at its next time", job_id)
+
+
+def _hour_minute(value: str) -> tuple[int, int]:
+    try:
+        hour, minute = (int(part) for part in value.split(":"))
+    except ValueError:
+        raise ValueError(f"expected HH:MM (got {value!r})") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ValueError(f"expected HH:MM (got {value!r})")
+    return hour, minute
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    trigger: BaseTrigger
+    misfire_grace_time: int
+
+
+def job_specs(
+    *,
+    timezone: str,
+    sweep_minutes: int = 60,
+    digest_time: str = "08:00",
+    retention_time: str = RETENTION_TIME,
+    outbox_seconds: int = OUTBOX_RETRY_SECONDS,
+) -> list[JobSpec]:
+    digest_h, digest_m = _hour_minute(digest_time)
+    purge_h, purge_m = _hour_minute(retention_time)
+    daily = int(DAILY_GRACE.total_seconds())
+    return [
+        JobSpec(
+            DEADLINE_SWEEP,
+            IntervalTrigger(minutes=sweep_minutes, timezone=timezone),
+            sweep_minutes * 60,
+        ),
+        JobSpec(OUTBOX_RETRY, IntervalTrigger(seconds=outbox_seconds, timezone=timezone), 300),
+        JobSpec(
+            DAILY_DIGEST, CronTrigger(hour=digest_h, minute=digest_m, timezone=timezone), daily
+        ),
+        JobSpec(
+            RETENTION_PURGE, CronTrigger(hour=purge_h, minute=purge_m, timezone=timezone), daily
+        ),
+    ]
+
+
+class DsrScheduler:
+    """A BackgroundScheduler whose jobs persist in the application database."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        work: Mapping[str, Callable[[], Any]],
+        specs: list[JobSpec],
+        *,
+        timezone: str,
+    ) -> None:
+        unknown = set(work) - set(JOB_IDS)
+        if unknown:
+            raise ValueError(f"unknown job ids: {sorted(unknown)}")
+        self._work = dict(work)
+        self._specs = [s for s in specs if s.job_id in work]
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=timezone,
+        )
+
+    def start(self, *, paused: bool = False) -> None:
+        """Register the work, reconcile the stored jobs with the settings, and run."""
+        with _registry_lock:
+            _registry.update(self._work)
+        # Started paused so the store is open while jobs are reconciled; nothing runs yet.
+        self.scheduler.start(paused=True)
+        for spec in self._specs:
+            self._reconcile(spec)
+        if not paused:
+            self.scheduler.resume()
+
+    def _reconcile(self, spec: JobSpec) -> None:
+        existing = self.scheduler.get_job(spec.job_id)
+        if (
+            existing is not None
+            and str(existing.trigger) == str(spec.trigger)
+            and existing.misfire_grace_time == spec.misfire_grace_time
+        ):
+            # Keep the stored next_run_time: that is what makes a restart catch up once.
+            return
+        self.scheduler.add_job(
+            "dsr_bot.scheduler:_run_job",
+            trigger=spec.trigger,
+            args=[spec.job_id],
+            id=spec.job_id,
+            name=spec.job_id,
+            replace_existing=True,
+            misfire_grace_time=spec.misfire_grace_time,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        if self.scheduler.running:
+            # APScheduler 3's loop makes one last pass after shutdown(); a job due at that
+            # instant would have its next_run_time advanced without running (a lost digest).
+            # Detaching the store first leaves the pass nothing to see, and keeps the store's
+            # shutdown from disposing the application's engine.
+            self.scheduler.pause()
+            self.scheduler.remove_jobstore("default", shutdown=False)
+            self.scheduler.shutdown(wait=wait)
+        with _registry_lock:
+            for job_id, work in self._work.items():
+                if _registry.get(job_id) is work:
+                    del _registry[job_id]
+
+    def jobs(self) -> dict[str, Any]:
+        return {job.id: job for job in self.scheduler.get_jobs()}
+
+
+def work_for_app(app: Any) -> dict[str, Callable[[], Any]]:
+    """The four jobs bound to a built `App` (settings, session factory, clock, outbox)."""
+    from dsr_bot import digest, reminders, retention
+
+    settings = app.settings
+    policy = reminders.ReminderPolicy.from_settings(settings)
+    return {
+        DEADLINE_SWEEP: lambda: reminders.sweep(app.factory, now=app.clock(), policy=policy),
+        OUTBOX_RETRY: lambda: app.outbox().drain(),
+        DAILY_DIGEST: lambda: digest.post_digest(
+            app.factory,
+            now=app.clock(),
+            timezone=settings.timezone,
+            channel=settings.slack_channel,
+        ),
+        RETENTION_PURGE: lambda: retention.purge(
+            app.factory, now=app.clock(), policy=retention.RetentionPolicy.from_settings(settings)
+        ),
+    }
+
+
+def scheduler_for_app(app: Any) -> DsrScheduler:
+    settings = app.settings
+    specs = job_specs(
+        timezone=settings.timezone,
+        sweep_minutes=settings.deadline_sweep_minutes,
+        digest_time=settings.digest_time,
+    )
+    return DsrScheduler(app.engine, work_for_app(app), specs, timezone=settings.timezone)
