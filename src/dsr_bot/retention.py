@@ -1,0 +1,247 @@
+"""Gallring: delete what we no longer need, in two steps after a case is closed.
+
+GDPR Art. 5(1)(c) and (e) (data minimisation, storage limitation): the raw e-mails and the
+free text of a closed case are needed for a while (a complaint to IMY, a follow-up question),
+the fact that a request was handled on time for longer (Art. 5(2) accountability), the
+requester's identity not at all once that period is over. So:
+
+1. `retention_raw_months` (default 12) after closure: raw messages, their sender and subject,
+   sent mail bodies and the case's free text go; the messages' `purged_at` is set.
+   Messages that never became a case (spam, out-of-office) go the same time after receipt.
+2. `retention_anonymise_months` (default 36) after that: the requester's address and name
+   are removed from the case and every trace of them from the audit trail's details; the
+   case skeleton (reference, types, dates, status) and the trail's who-did-what-when stay.
+
+Marketing suppression entries are never purged: they exist to honour an opt-out
+(Art. 21(3)), and forgetting them would mail the person again. Each purge writes an audit
+event; `dry_run` reports what would go and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsr_bot.cases import deadlines
+from dsr_bot.cases.service import record_event
+from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
+
+log = logging.getLogger(__name__)
+
+# Event detail keys whose values describe the process, never the person; all others are
+# replaced on anonymisation. An allowlist, because a new key must not leak by default.
+SAFE_DETAIL_KEYS = frozenset(
+    {
+        "types",
+        "due_on",
+        "extended_due_on",
+        "language",
+        "from",
+        "to",
+        "kind",
+        "matched_by",
+        "sender_matches_requester",
+        "disposition",
+        "old",
+        "new",
+        "messages",
+        "outbound",
+        "events",
+    }
+)
+REMOVED = "[removed]"
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    raw_months: int = 12
+    anonymise_months: int = 36
+    timezone: str = deadlines.DEFAULT_TZ
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RetentionPolicy:
+        return cls(
+            raw_months=settings.retention_raw_months,
+            anonymise_months=settings.retention_anonymise_months,
+            timezone=settings.timezone,
+        )
+
+
+@dataclass
+class PurgeReport:
+    dry_run: bool
+    raw_cases: list[str] = field(default_factory=list)  # refs whose raw data went
+    raw_messages: int = 0  # inbound messages purged (with or without a case)
+    anonymised_cases: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "raw_cases": self.raw_cases,
+            "raw_messages": self.raw_messages,
+            "anonymised_cases": self.anonymised_cases,
+        }
+
+
+def cutoff(today: date, months: int, tz: str) -> datetime:
+    """The instant before which a closure is at least `months` old on `today`.
+
+    A case closed on day D is due on the day D + months (Reg. 1182/71 Art. 3(2)(c) style, so
+    31 Aug + 6 months = 28/29 Feb); the latest such D is found by stepping forward.
+    """
+    latest = deadlines.add_months(today, -months)
+    while deadlines.add_months(latest + timedelta(days=1), months) <= today:
+        latest += timedelta(days=1)
+    return datetime.combine(latest + timedelta(days=1), time(0), ZoneInfo(tz))
+
+
+def scrub_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not detail:
+        return detail
+    return {k: v if k in SAFE_DETAIL_KEYS else REMOVED for k, v in detail.items()}
+
+
+def _raw_candidates(session: Session, before: datetime) -> list[Case]:
+    unpurged_message = sa.exists().where(
+        InboundMessage.case_id == Case.id, InboundMessage.purged_at.is_(None)
+    )
+    unpurged_body = sa.exists().where(Outbound.case_id == Case.id, Outbound.body.is_not(None))
+    return list(
+        session.execute(
+            sa.select(Case)
+            .where(Case.closed_at.is_not(None), Case.closed_at < before)
+            .where(
+                sa.or_(
+                    unpurged_message,
+                    unpurged_body,
+                    Case.request_subject.is_not(None),
+                    Case.extension_reason.is_not(None),
+                )
+            )
+            .order_by(Case.id)
+        ).scalars()
+    )
+
+
+def _purge_messages(session: Session, where: Any, now: datetime) -> int:
+    result = session.execute(
+        sa.update(InboundMessage)
+        .where(where, InboundMessage.purged_at.is_(None))
+        .values(raw=None, sender=None, sender_name=None, subject=None, purged_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def _purge_case_raw(session: Session, case: Case, now: datetime) -> int:
+    messages = _purge_messages(session, InboundMessage.case_id == case.id, now)
+    # Sent mail is a copy of what the requester got; only finished items, never the queue.
+    outbound = session.execute(
+        sa.update(Outbound)
+        .where(Outbound.case_id == case.id, Outbound.body.is_not(None))
+        .where(Outbound.status.in_(["sent", "dead"]))
+        .values(body=None)
+    ).rowcount
+    case.request_subject = None
+    case.extension_reason = None
+    record_event(
+        session,
+        action="retention_raw_purged",
+        at=now,
+        case_id=case.id,
+        detail={"messages": messages, "outbound": int(outbound or 0)},
+    )
+    return messages
+
+
+def _anonymise_case(session: Session, case: Case, now: datetime) -> None:
+    inbound_ids = sa.select(InboundMessage.id).where(InboundMessage.case_id == case.id)
+    events = list(
+        session.execute(
+            sa.select(Event).where(
+                sa.or_(Event.case_id == case.id, Event.inbound_id.in_(inbound_ids))
+            )
+        ).scalars()
+    )
+    for event in events:
+        event.detail = scrub_detail(event.detail)
+    session.execute(
+        sa.update(Outbound)
+        .where(Outbound.case_id == case.id)
+        .where(Outbound.status.in_(["sent", "dead"]))
+        .values(recipient=None, payload={}, body=None)
+    )
+    case.requester_email = None
+    case.requester_name = None
+    case.request_message_id = None
+    case.request_references = None
+    case.anonymised_at = now
+    record_event(
+        session,
+        action="retention_anonymised",
+        at=now,
+        case_id=case.id,
+        detail={"events": len(events)},
+    )
+
+
+def purge(
+    factory: sessionmaker[Session], *, now: datetime, policy: RetentionPolicy, dry_run: bool = False
+) -> PurgeReport:
+    """One retention pass, in one transaction (all or nothing, like any other change)."""
+    today = deadlines.receipt_date(now, policy.timezone)
+    raw_before = cutoff(today, policy.raw_months, policy.timezone)
+    anon_before = cutoff(today, policy.raw_months + policy.anonymise_months, policy.timezone)
+    report = PurgeReport(dry_run=dry_run)
+    # Messages that never became a case: counted from receipt, as there is no closure.
+    orphans = sa.and_(
+        InboundMessage.case_id.is_(None),
+        InboundMessage.processed_at.is_not(None),
+        InboundMessage.received_at < raw_before,
+    )
+    with factory() as session, session.begin():
+        raw_cases = _raw_candidates(session, raw_before)
+        report.raw_cases = [c.ref for c in raw_cases]
+        anon_cases = list(
+            session.execute(
+                sa.select(Case)
+                .where(Case.closed_at.is_not(None), Case.closed_at < anon_before)
+                .where(Case.anonymised_at.is_(None))
+                .order_by(Case.id)
+            ).scalars()
+        )
+        report.anonymised_cases = [c.ref for c in anon_cases]
+        if dry_run:
+            report.raw_messages = session.execute(
+                sa.select(sa.func.count())
+                .select_from(InboundMessage)
+                .where(InboundMessage.purged_at.is_(None))
+                .where(sa.or_(orphans, InboundMessage.case_id.in_([c.id for c in raw_cases])))
+            ).scalar_one()
+            return report
+        for case in raw_cases:
+            report.raw_messages += _purge_case_raw(session, case, now)
+        orphaned = _purge_messages(session, orphans, now)
+        if orphaned:
+            record_event(
+                session,
+                action="retention_raw_purged",
+                at=now,
+                detail={"messages": orphaned, "outbound": 0},
+            )
+        report.raw_messages += orphaned
+        for case in anon_cases:
+            _anonymise_case(session, case, now)
+    if report.raw_cases or report.anonymised_cases or report.raw_messages:
+        log.info(
+            "retention: raw data purged for %d case(s) and %d message(s), %d case(s) anonymised",
+            len(report.raw_cases),
+            report.raw_messages,
+            len(report.anonymised_cases),
+        )
+    return report

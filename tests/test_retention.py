@@ -1,0 +1,196 @@
+"""Gallring: raw mail purged, then the case anonymised; suppressions and the skeleton stay."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql  # until store/tables.py imports it itself
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsr_bot import outbox
+from dsr_bot.cases import service
+from dsr_bot.cases.model import CaseStatus, RequestType
+from dsr_bot.retention import RetentionPolicy, cutoff, purge
+from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound, Suppression
+from tests.ops_support import POLICY, STOCKHOLM, local, move_case, open_db, seed_case
+
+EMAIL = "anna.andersson@example.se"
+RP = RetentionPolicy()
+
+
+@pytest.mark.parametrize(
+    ("today", "months", "first_day_not_yet_due"),
+    [
+        (date(2026, 2, 28), 6, date(2025, 9, 1)),  # closed 31 Aug: 6 months end 28 Feb
+        (date(2026, 2, 27), 6, date(2025, 8, 28)),
+        (date(2026, 3, 1), 12, date(2025, 3, 2)),
+        (date(2028, 2, 29), 12, date(2027, 3, 1)),  # leap day: 28 Feb 2027 + 12 = 28 Feb
+    ],
+)
+def test_cutoff_counts_months_like_the_deadlines(
+    today: date, months: int, first_day_not_yet_due: date
+) -> None:
+    assert cutoff(today, months, "Europe/Stockholm") == datetime(
+        first_day_not_yet_due.year,
+        first_day_not_yet_due.month,
+        first_day_not_yet_due.day,
+        tzinfo=STOCKHOLM,
+    )
+
+
+def _message(factory: sessionmaker[Session], uid: int, received: datetime, case_id: int | None):  # type: ignore[no-untyped-def]
+    raw = f"From: {EMAIL}\r\nSubject: Registerutdrag\r\n\r\nHej, jag heter Anna.".encode()
+    with factory() as session, session.begin():
+        msg = InboundMessage(
+            mailbox="privacy",
+            uidvalidity=1,
+            uid=uid,
+            raw=raw,
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+            size=len(raw),
+            received_at=received,
+            stored_at=received,
+            processed_at=received,
+            sender=EMAIL,
+            sender_name="Anna Andersson",
+            subject="Registerutdrag",
+            case_id=case_id,
+            disposition="case" if case_id else "not_request",
+        )
+        session.add(msg)
+        session.flush()
+        service.record_event(
+            session, action="message_stored", at=received, inbound_id=msg.id, detail={"from": "x"}
+        )
+        return msg.id
+
+
+def _closed_case(factory: sessionmaker[Session], received: datetime, closed: datetime) -> int:
+    case_id = seed_case(factory, received, types=(RequestType.MARKETING_OPTOUT,))
+    _message(factory, case_id * 10, received, case_id)
+    with factory() as session, session.begin():
+        case = session.get_one(Case, case_id)
+        service.extend_deadline(
+            session, case, policy=POLICY, now=received, actor="slack:U0DPO", reason="Anna ringde"
+        )
+        service.record_event(
+            session, action="note", at=received, case_id=case_id, detail={"note": f"{EMAIL} ok"}
+        )
+        outbox.enqueue(
+            session,
+            key=f"ack:{case_id}",
+            kind="mail",
+            purpose="acknowledgement",
+            now=received,
+            body=b"Hej Anna",
+            recipient=EMAIL,
+            case_id=case_id,
+            payload={"to": [EMAIL]},
+        )
+        session.execute(sa.update(Outbound).values(status=outbox.SENT))
+        session.add(
+            Suppression(
+                email_hash=hashlib.sha256(f"{case_id}{EMAIL}".encode()).hexdigest(),
+                email=EMAIL,
+                added_at=received,
+                case_id=case_id,
+            )
+        )
+    move_case(factory, case_id, CaseStatus.IN_PROGRESS, CaseStatus.ANSWERED, at=closed)
+    move_case(factory, case_id, CaseStatus.CLOSED, at=closed)
+    return case_id
+
+
+def _audit(factory: sessionmaker[Session], action: str) -> list[Event]:
+    with factory() as session:
+        return list(session.execute(sa.select(Event).where(Event.action == action)).scalars())
+
+
+def test_raw_purge_then_anonymisation(database_url: str) -> None:
+    engine, factory = open_db(database_url)
+    old = _closed_case(factory, local(2024, 12, 20), local(2025, 1, 15))
+    recent = _closed_case(factory, local(2025, 11, 3), local(2025, 12, 1))
+    still_open = seed_case(factory, local(2025, 1, 10))
+    _message(factory, 999, local(2024, 11, 2), None)  # spam, never a case
+    _message(factory, 998, local(2025, 12, 2), None)
+
+    preview = purge(factory, now=local(2026, 2, 1), policy=RP, dry_run=True)
+    assert preview.as_dict() == {
+        "dry_run": True,
+        "raw_cases": ["DSR-2024-0001"],
+        "raw_messages": 2,
+        "anonymised_cases": [],
+    }
+    with factory() as session:  # a dry run changes nothing
+        assert (
+            session.execute(
+                sa.select(sa.func.count()).where(InboundMessage.purged_at.is_not(None))
+            ).scalar_one()
+            == 0
+        )
+    assert _audit(factory, "retention_raw_purged") == []
+
+    done = purge(factory, now=local(2026, 2, 1), policy=RP)
+    assert (done.raw_cases, done.raw_messages, done.dry_run) == (["DSR-2024-0001"], 2, False)
+    with factory() as session:
+        msgs = {m.uid: m for m in session.execute(sa.select(InboundMessage)).scalars()}
+        case = session.get_one(Case, old)
+        body = session.execute(sa.select(Outbound.body).where(Outbound.case_id == old)).scalar_one()
+        assert (case.request_subject, case.extension_reason, body) == (None, None, None)
+        assert case.requester_email == EMAIL  # identity stays until anonymisation
+        assert session.get_one(Case, recent).request_subject is not None
+        for uid in (old * 10, 999):
+            assert (msgs[uid].raw, msgs[uid].sender, msgs[uid].subject) == (None, None, None)
+            assert msgs[uid].purged_at is not None
+            assert msgs[uid].raw_sha256  # what arrived stays provable by hash
+        for uid in (recent * 10, 998):
+            assert msgs[uid].raw is not None and msgs[uid].purged_at is None
+    audit = _audit(factory, "retention_raw_purged")
+    assert sorted((e.case_id or 0, e.detail["messages"]) for e in audit) == [(0, 1), (old, 1)]
+    assert purge(factory, now=local(2026, 2, 2), policy=RP).raw_cases == []  # idempotent
+
+    # 12 + 36 months after closing on 15 Jan 2025
+    later = purge(factory, now=local(2029, 1, 15, 0, 30), policy=RP)
+    assert later.anonymised_cases == ["DSR-2024-0001"]
+    assert later.raw_cases == ["DSR-2025-0001"]  # the recent one, now old enough
+    with factory() as session:
+        case = session.get_one(Case, old)
+        assert (case.requester_email, case.requester_name) == (None, None)
+        assert case.anonymised_at is not None
+        # the skeleton an auditor needs survives
+        assert (case.ref, case.types, case.status) == (
+            "DSR-2024-0001",
+            ["marketing_optout"],
+            "closed",
+        )
+        assert case.extended_due_on is not None and case.closed_at is not None
+        events = (
+            session.execute(sa.select(Event).where(Event.case_id == old).order_by(Event.id))
+            .scalars()
+            .all()
+        )
+        actions = [e.action for e in events]
+        assert actions[:3] == ["case_opened", "deadline_extended", "note"]
+        assert actions[-1] == "retention_anonymised"
+        assert events[1].detail["reason"] == "[removed]"
+        assert events[1].detail["extended_due_on"] == case.extended_due_on.isoformat()
+        assert events[2].detail == {"note": "[removed]"}
+        assert events[0].detail["types"] == ["marketing_optout"]
+        assert EMAIL not in str([e.detail for e in events])
+        assert events[1].actor == "slack:U0DPO"  # who decided stays on record
+        recipient = session.execute(
+            sa.select(Outbound.recipient).where(Outbound.case_id == old)
+        ).scalar_one()
+        assert recipient is None
+        suppressions = session.execute(sa.select(Suppression)).scalars().all()
+        assert sorted((s.case_id, s.email) for s in suppressions) == [
+            (old, EMAIL),
+            (recent, EMAIL),
+        ]
+        assert session.get_one(Case, recent).requester_email == EMAIL
+        assert session.get_one(Case, still_open).requester_email == EMAIL
+    assert len(_audit(factory, "retention_anonymised")) == 1
+    engine.dispose()
