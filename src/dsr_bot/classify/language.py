@@ -55,16 +55,17 @@ _PROFILES: dict[str, frozenset[str]] = {
     ),
 }
 
+SAMPLE_CHARS = 2000
 _WORD_RE = re.compile(r"[a-zåäöæøéü]+")
 
 # Letters and spellings no other language in the set uses; weights are per occurrence.
 _LETTER_HINTS: tuple[tuple[re.Pattern[str], dict[str, float]], ...] = (
     (re.compile(r"[äö]"), {"sv": 1.0}),
     (re.compile(r"[æø]"), {"nb": 0.6, "da": 0.6}),
-    (re.compile(r"\w+sjon(?:en|er|ene)?\b"), {"nb": 1.0}),
-    (re.compile(r"\w+tion(?:en|er|erne)?\b"), {"da": 0.4, "sv": 0.2, "en": 0.2}),
-    (re.compile(r"\w+(?:skj|kj|gj)\w*"), {"nb": 0.5}),
-    (re.compile(r"\w+ning(?:en|er|erne)\b"), {"da": 0.5}),
+    (re.compile(r"(?<=\w)sjon(?:en|er|ene)?\b"), {"nb": 1.0}),
+    (re.compile(r"(?<=\w)tion(?:en|er|erne)?\b"), {"da": 0.4, "sv": 0.2, "en": 0.2}),
+    (re.compile(r"(?<=\w)(?:skj|kj|gj)"), {"nb": 0.5}),
+    (re.compile(r"(?<=\w)ning(?:en|er|erne)\b"), {"da": 0.5}),
 )
 
 _WEIGHTS: dict[str, dict[str, float]] = {}
@@ -83,7 +84,8 @@ def _word_weights() -> dict[str, dict[str, float]]:
 
 def language_scores(text: str) -> dict[str, float]:
     """Raw evidence per language; exposed for tests and for the evaluation report."""
-    lowered = text.lower()
+    # The opening of a mail says which language it is in; quoted threads below it may not.
+    lowered = text[:SAMPLE_CHARS].lower()
     scores = dict.fromkeys(LANGUAGES, 0.0)
     weights = _word_weights()
     for word, count in Counter(_WORD_RE.findall(lowered)).items():

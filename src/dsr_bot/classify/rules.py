@@ -21,8 +21,44 @@ _DATA = (
 )
 
 
+def _near(verbs: str, objects: str, gap: int = 6) -> str:
+    """A verb followed within `gap` words by its object ("wipe all of my details")."""
+    return rf"(?:{verbs})\w*(?:\W+\w+){{0,{gap}}}?\W+(?:{objects})"
+
+
+# Wordings people use instead of the law's terms; outsiders rarely write "erasure".
+_MY_STUFF = (
+    r"(?:my|mina|mitt|min|mine|mit|dine)\s+(?:\w+\s+)?(?:data|details|info\w*|record\w*|"
+    r"profile|account|uppgifter\w*|profil\w*|konto\w*|adress\w*|opplysning\w*|"
+    r"oplysning\w*|personopplysning\w*|personoplysning\w*|personuppgifter\w*)"
+    r"|(?:allt?|alle|everything|all|alt)\s+(?:ni har |you have |dere har |i har )?"
+    r"(?:om|about|on|of) (?:mig|mej|me|meg)"
+    r"|it all\b|them all\b|all of it|everything\b|allt(?:ihop)?\b|alltihop|alt sammen|det hele"
+    r"|(?:me|mig|mej|meg) (?:from|ur|från|fra) (?:your|era|er|deres|jeres) "
+    r"(?:system\w*|database\w*|register\w*|records|crm|kundregister\w*)"
+)
+_ERASE_VERBS = (
+    r"delet|eras|wipe|purge|destroy|scrub|get rid of|remove|radera|ta bort|plocka\w* bort|"
+    r"plockar bort|stryk|makuler|utplåna|rensa|förstör|slett|slet|fjern|gallra"
+)
+_STOP_VERBS = r"stop|quit|cease|sluta|slutt|stopp|hold op med|lad være med"
+_MARKETING_THINGS = (
+    r"e?-?mail\w*|emails|newsletter\w*|nyhetsbrev\w*|utskick\w*|mailing\w*|marketing|"
+    r"offers|erbjudanden|reklam\w*|promotion\w*|brochure\w*|katalog\w*|julkort|sms|"
+    r"sales calls|samtal|ringa|calling|nyhetsbrev|utsendelse\w*|tilbud|markedsføring|"
+    r"follow-up mails|mejl\w*|mail"
+)
+_CONSENT = r"consent|permission|agreement|samtycke\w*|godkännande\w*|medgivande\w*|samtykke\w*"
+_CONSENT_VERBS = (
+    r"withdraw|revok|retract|take back|taking back|cancel|återkall|återta|drar tillbaka|"
+    r"tar tillbaka|ångrar|trekk|tilbakekall|trækk|tilbagekald"
+)
+
+
 def _rx(*parts: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in parts))
+    # One leading word boundary for all branches: every phrase starts a word, and Python's
+    # regex engine is about five times faster this way than with a boundary per branch.
+    return re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in parts) + ")")
 
 
 # Each right: patterns that by themselves make a request of that type.
@@ -30,102 +66,116 @@ PATTERNS: dict[RequestType, re.Pattern[str]] = {
     RequestType.ACCESS: _rx(
         _ART + r"15\b",
         r"registerutdrag",
-        r"\b(?:subject )?access request\b",
-        r"\bdsar\b",
-        r"\bsar\b",
+        r"(?:subject )?access request\b",
+        r"dsar\b",
+        r"sar\b",
         r"vilka (?:person)?uppgifter (?:ni|du|företaget) (?:har|behandlar|lagrar|sparar)",
         r"vad (?:har ni|ni har) (?:för uppgifter|sparat|lagrat)",
-        r"\bcopy of (?:all )?(?:the )?(?:my )?(?:personal )?(?:data|information)\b",
+        r"copy of (?:all )?(?:the )?(?:my )?(?:personal )?(?:data|information)\b",
         r"what (?:personal )?(?:data|information) (?:do )?you (?:hold|have|store|keep|process)",
-        r"\binnsyn\b",
-        r"\bindsigt\b",
-        r"\bkopia (?:på|av) (?:alla )?(?:mina )?(?:person)?uppgifter",
+        r"innsyn\b",
+        r"indsigt\b",
+        r"kopia (?:på|av) (?:alla )?(?:mina )?(?:person)?uppgifter",
     ),
     RequestType.ERASURE: _rx(
         _ART + r"17\b",
-        r"\bradera\w* (?:alla )?" + _ME + r"?\s*" + _DATA,
-        r"\bradera\w* (?:mig|mej|allt om mig)",
-        r"\bta bort (?:alla )?" + _ME + r"\s*(?:" + _DATA + r")?",
-        r"\bglömd\w*\b",
+        r"radera\w* (?:alla )?" + _ME + r"?\s*" + _DATA,
+        r"radera\w* (?:mig|mej|allt om mig)",
+        r"glömd\w*\b",
         r"right to (?:be forgotten|erasure)",
-        r"\b(?:delete|erase|remove) (?:all )?(?:of )?(?:my|me\b)",
-        r"\bslett\w* (?:alle )?" + _ME,
-        r"\bslet (?:alle )?" + _ME,
-        r"\b(?:deletion|erasure) request\b",
+        r"(?:delete|erase) (?:all )?(?:of )?(?:my|me\b)",
+        r"slett\w* (?:alle )?" + _ME,
+        r"slet (?:alle )?" + _ME,
+        r"(?:deletion|erasure) request\b",
+        _near(_ERASE_VERBS, _MY_STUFF),
+        r"(?:close|shut|deactivate|avsluta|stäng|radera|delete) (?:down )?(?:my|mitt|min) "
+        r"(?:\w+ )?(?:account|login|konto|profil)",
+        r"forget (?:about )?me\b",
     ),
     RequestType.RECTIFICATION: _rx(
         _ART + r"16\b",
-        r"\brättelse\b",
-        r"\brätta\w* (?:mitt|min|mina|uppgift)",
-        r"\b(?:felaktig|fel) (?:adress|namn|uppgift|telefonnummer|personnummer)",
-        r"\bkorriger\w*",
-        r"\brectif\w*",
-        r"\b(?:correct|update|change) (?:my|the) (?:name|address|email|phone|details|data)",
-        r"\b(?:incorrect|wrong|inaccurate|outdated) (?:name|address|data|information|details)",
-        r"\bretting\b",
-        r"\bberigtig\w*",
+        r"rättelse\b",
+        r"rätta\w* (?:mitt|min|mina|uppgift)",
+        r"(?:felaktig|fel) (?:adress|namn|uppgift|telefonnummer|personnummer)",
+        r"korriger\w*",
+        r"rectif\w*",
+        r"(?:correct|update|change) (?:my|the) (?:name|address|email|phone|details|data)",
+        r"(?:incorrect|wrong|inaccurate|outdated) (?:name|address|data|information|details)",
+        r"retting\b",
+        r"berigtig\w*",
     ),
     RequestType.RESTRICTION: _rx(
         _ART + r"18\b",
-        r"\bbegränsning av (?:behandling|behandlingen)",
-        r"\bbegränsa (?:behandlingen|er behandling)",
-        r"\brestrict(?:ion of)? (?:the )?processing",
-        r"\bbegrensning av behandling",
-        r"\bbegrænsning af behandling",
-        r"\bfrys\w* (?:mina|mitt|behandling)",
+        r"begränsning av (?:behandling|behandlingen)",
+        r"begränsa (?:behandlingen|er behandling)",
+        r"restrict(?:ion of)? (?:the )?processing",
+        r"begrensning av behandling",
+        r"begrænsning af behandling",
+        r"frys\w* (?:mina|mitt|behandling)",
     ),
     RequestType.PORTABILITY: _rx(
         _ART + r"20\b",
-        r"\bdataportabilitet\w*",
-        r"\bportab\w*",
+        r"dataportabilitet\w*",
+        r"portab\w*",
         r"maskinläsbar\w*",
         r"machine[- ]readable",
-        r"\b(?:json|csv)\b",
-        r"\bflytt\w* (?:mina|min) (?:data|uppgifter)",
-        r"\btransfer (?:my|the) data\b",
+        r"(?:json|csv)\b",
+        r"flytt\w* (?:mina|min) (?:data|uppgifter)",
+        r"transfer (?:my|the) data\b",
     ),
     RequestType.OBJECTION: _rx(
         _ART + r"21\s*(?:\(1\)|1\b|punkt 1)",
-        r"\binvänd\w* mot\b",
-        r"\bobject(?:ion)? to\b",
-        r"\bmotsätter mig\b",
-        r"\bprofilering\w*",
-        r"\bprofiling\b",
+        r"invänd\w* mot\b",
+        r"object(?:ion)? to\b",
+        r"motsätter mig\b",
+        r"profilering\w*",
+        r"profiling\b",
         r"berättigat intresse",
         r"legitimate interest",
-        r"\bprotest\w* mot\b",
-        r"\bgør indsigelse\b",
-        r"\bprotestere\w*",
+        r"protest\w* mot\b",
+        r"gør indsigelse\b",
+        r"protestere\w*",
     ),
     RequestType.MARKETING_OPTOUT: _rx(
         _ART + r"21\s*(?:\(2\)|\(3\)|2\b|3\b)",
-        r"\bavregistrer\w*",
-        r"\bavanmäl\w*",
-        r"\bunsubscribe\w*",
-        r"\bopt[- ]?out\b",
-        r"\b(?:sluta|slutar) (?:skicka|ringa|maila|mejla)",
-        r"\binte (?:längre )?(?:få|ha|ta emot) (?:några |fler )?"
+        r"avregistrer\w*",
+        r"avanmäl\w*",
+        r"unsubscribe\w*",
+        r"opt[- ]?out\b",
+        r"(?:sluta|slutar) (?:skicka|ringa|maila|mejla)",
+        r"inte (?:längre )?(?:få|ha|ta emot) (?:några |fler )?"
         r"(?:nyhetsbrev|utskick|reklam|erbjudanden|mejl|mail|sms)",
-        r"\bstop (?:sending|emailing|calling|contacting)",
-        r"\bno (?:more )?(?:marketing|newsletters|sales calls|promotional)",
-        r"\bremove me from (?:your|the) (?:mailing|email|marketing|newsletter)",
-        r"\bspärr\w* (?:mot )?(?:direkt)?(?:marknadsföring|reklam)",
-        r"\bmeld\w* (?:meg|mig) (?:av|ud|fra)",
-        r"\bnix\b",
-        r"\bdirektmarknadsföring\b",
-        r"\bdirect marketing\b",
+        r"stop (?:sending|emailing|calling|contacting)",
+        r"no (?:more )?(?:marketing|newsletters|sales calls|promotional)",
+        r"remove me from (?:your|the) (?:mailing|email|marketing|newsletter)",
+        r"spärr\w* (?:mot )?(?:direkt)?(?:marknadsföring|reklam)",
+        r"meld\w* (?:meg|mig) (?:av|ud|fra)",
+        r"nix\b",
+        r"direktmarknadsföring\b",
+        r"direct marketing\b",
+        _near(_STOP_VERBS, _MARKETING_THINGS, gap=4),
+        r"(?:take|get|remove) me off (?:\w+ )?(?:your |the |this |all )?(?:\w+ )?(?:list|mailing)",
+        r"remove me from (?:\w+ )?(?:your |the |this |all )?(?:\w+ )?(?:list|mailing)",
+        r"(?:ta bort|plocka bort|stryk) (?:mig|mej|mitt \w+) (?:\w+ ){0,2}?(?:från|ur) "
+        r"(?:\w+ )?(?:list\w*|utskick\w*|nyhetsbrev\w*|sändlist\w*|ringlist\w*|register)",
+        r"(?:vill|önskar) inte (?:längre )?(?:ha|få|bli kontaktad)",
+        r"(?:don't|do not|no longer) (?:want|wish) (?:to (?:receive|get|be contacted)|any more)",
+        r"ta meg (?:ut|bort) (?:av|fra)",
     ),
     RequestType.CONSENT_WITHDRAWAL: _rx(
         _ART + r"7\s*(?:\(3\)|\.3|3\b)",
-        r"\båterkall\w* (?:mitt |mina |mit |min )?(?:samtycke|samtycken)",
-        r"\b(?:drar tillbaka|tar tillbaka) (?:mitt )?samtycke",
-        r"\bsamtycke\w* (?:återkallas|dras tillbaka)",
-        r"\bwithdraw\w* (?:my |all )?consent",
-        r"\brevoke (?:my )?consent",
-        r"\btrekk\w* (?:tilbake )?(?:mitt )?samtykke",
-        r"\btilbakekall\w* (?:mitt )?samtykke",
-        r"\btrække\w* (?:mit )?samtykke",
-        r"\bno longer consent\b",
+        r"återkall\w* (?:mitt |mina |mit |min )?(?:samtycke|samtycken)",
+        r"(?:drar tillbaka|tar tillbaka) (?:mitt )?samtycke",
+        r"samtycke\w* (?:återkallas|dras tillbaka)",
+        r"withdraw\w* (?:my |all )?consent",
+        r"revoke (?:my )?consent",
+        r"trekk\w* (?:tilbake )?(?:mitt )?samtykke",
+        r"tilbakekall\w* (?:mitt )?samtykke",
+        r"trække\w* (?:mit )?samtykke",
+        r"no longer consent\b",
+        _near(_CONSENT_VERBS, _CONSENT, gap=4),
+        r"(?:samtycker|samtykker) (?:\w+ )?(?:inte|ikke) (?:längre|lenger|længere)",
+        r"(?:don't|do not|no longer) (?:agree|consent)",
     ),
 }
 
@@ -137,9 +187,13 @@ _NOT_A_REQUEST = re.compile(
 )
 
 
+# The request is in the opening lines; the tail of a long mail is quoted threads and footers.
+SAMPLE_CHARS = 4000
+
+
 def rule_hits(subject: str, text: str) -> set[RequestType]:
     """The rights named outright in the message; empty for auto-replies and bounces."""
-    lowered = f"{subject}\n{text}".lower()
+    lowered = f"{subject}\n{text}"[:SAMPLE_CHARS].lower()
     if _NOT_A_REQUEST.search(lowered):
         return set()
     return {label for label, pattern in PATTERNS.items() if pattern.search(lowered)}
