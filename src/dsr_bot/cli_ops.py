@@ -58,7 +58,7 @@ now_option = click.option("--now", "now_text", default=None, hidden=True)
 def cases_extend(
     obj: SettingsSource, ref: str, reason: str, actor: str | None, now_text: str | None
 ) -> None:
-    """Extend REF by two further months (Art. 12(3)), within its first month only."""
+    """Extend REF by two further months while its first month runs (GDPR Article 12(3))."""
     from dsr_bot.cases import service
     from dsr_bot.cases.model import RuleViolation
 
