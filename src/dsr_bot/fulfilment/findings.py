@@ -99,6 +99,16 @@ class ErasureSummary:
     failed: tuple[str, ...] = ()
 
 
+def erasure_preview(source: str, findings: Findings) -> ErasureReport:
+    """What erasure would do in `source`, counted from what was found; nothing runs."""
+    outcomes = tuple(
+        TableOutcome(t.table, t.erasure, len(t.rows), t.description, t.keep_reason)
+        for t in findings.tables
+        if t.source == source
+    )
+    return ErasureReport(source, True, outcomes, mode="preview")
+
+
 def summarise(reports: list[ErasureReport]) -> ErasureSummary:
     erased: list[str] = []
     kept: list[str] = []

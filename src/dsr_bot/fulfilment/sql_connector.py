@@ -17,7 +17,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dsr_bot.fulfilment.findings import ErasureReport, Findings, TableFindings, TableOutcome
+from dsr_bot.fulfilment.findings import (
+    ErasureReport,
+    Findings,
+    TableFindings,
+    TableOutcome,
+    erasure_preview,
+)
 from dsr_bot.fulfilment.person import Person, phone_key
 from dsr_bot.fulfilment.sources import DataSourceError, ErasureAction, SqlSource, TableMapping
 
@@ -91,9 +97,8 @@ class SqlConnector:
         try:
             findings = self.find(person)
         except (DataSourceError, sa.exc.SQLAlchemyError) as exc:
-            return ErasureReport(self.source.name, True, error=_reason(exc), mode="preview")
-        outcomes = tuple(_outcome(tf, len(tf.rows)) for tf in findings.tables)
-        return ErasureReport(self.source.name, True, outcomes, mode="preview")
+            return ErasureReport(self.source.name, True, error=describe_error(exc), mode="preview")
+        return erasure_preview(self.source.name, findings)
 
     def erase(self, person: Person, *, dry_run: bool = False) -> ErasureReport:
         """Erase in one transaction. `dry_run` executes every statement and rolls back,
@@ -112,7 +117,10 @@ class SqlConnector:
                     trans.rollback()
         except (DataSourceError, sa.exc.SQLAlchemyError) as exc:
             where = f"at table {at.table} ({at.erasure.value}): " if at is not None else ""
-            error = f"{where}{_reason(exc)}; rolled back, nothing in {self.source.name} was changed"
+            error = (
+                f"{where}{describe_error(exc)}; "
+                f"rolled back, nothing in {self.source.name} was changed"
+            )
             return ErasureReport(self.source.name, dry_run, tuple(outcomes), error, mode)
         return ErasureReport(self.source.name, dry_run, tuple(outcomes), mode=mode)
 
@@ -268,7 +276,8 @@ def _outcome(found: TableFindings, rows: int) -> TableOutcome:
     return TableOutcome(found.table, found.erasure, rows, found.description, found.keep_reason)
 
 
-def _reason(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
+    """One line for staff: our own message, or the driver's first line (no DETAIL)."""
     if isinstance(exc, DataSourceError):
         return str(exc)
     original = getattr(exc, "orig", None) or exc

@@ -1,0 +1,220 @@
+"""Fulfilment for a case, across every configured source, with its audit trail.
+
+This is what the Slack actions and the CLI call: they pass a session of dsr-bot's own
+database (for the audit events) and the loaded `DataSources`; the functions here open the
+customer systems, do the work, and record what happened, counts only, never values.
+
+The audit event is written in the caller's transaction *after* the source committed, since
+the two are different databases and no two-phase commit is attempted. Erasure is
+idempotent (a second run finds nothing left to erase), so a lost event can be re-proven.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dsr_bot.cases.model import OPEN_STATUSES, IdentityStatus, RequestType, RuleViolation
+from dsr_bot.cases.service import record_event
+from dsr_bot.fulfilment.findings import ErasureReport, Findings, erasure_preview, export
+from dsr_bot.fulfilment.person import Person
+from dsr_bot.fulfilment.sources import DataSourceError, DataSources
+from dsr_bot.fulfilment.sql_connector import SqlConnector, describe_error
+from dsr_bot.store.tables import Case
+
+# Art. 19: erasure (17(1)), rectification (16) and restriction (18) must be passed on to
+# every recipient the data was disclosed to.
+ART_19_TYPES = frozenset({RequestType.ERASURE, RequestType.RECTIFICATION, RequestType.RESTRICTION})
+
+
+class FulfilmentError(Exception):
+    """Fulfilment could not be done completely; `str()` says which source and why."""
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """A system staff must handle by hand, ticked off in the Slack card."""
+
+    source: str
+    instructions: str
+    recipient: bool  # an Art. 19 recipient: tell them of the erasure/correction
+
+
+@dataclass(frozen=True)
+class CasePreview:
+    """What fulfilment would do, before anyone approves it."""
+
+    findings: Findings
+    erasure: tuple[ErasureReport, ...]
+    checklist: tuple[ChecklistItem, ...]
+    errors: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts, actions and reasons: safe for Slack and logs; the rows stay out."""
+        return {
+            "found": self.findings.counts(),
+            "erasure": [r.as_detail() for r in self.erasure],
+            "checklist": [
+                {"source": c.source, "instructions": c.instructions, "recipient": c.recipient}
+                for c in self.checklist
+            ],
+            "errors": list(self.errors),
+        }
+
+
+def person_for_case(case: Case, phone: str | None = None) -> Person:
+    if not case.requester_email:
+        raise RuleViolation(f"{case.ref} has no requester address to search for.")
+    return Person(case.requester_email, phone=phone, name=case.requester_name)
+
+
+def checklist(sources: DataSources, types: Iterable[RequestType]) -> list[ChecklistItem]:
+    wanted = set(types)
+    items = [
+        ChecklistItem(s.name, s.instructions, s.recipient)
+        for s in sources.manual
+        if wanted & set(s.applies_to)
+    ]
+    if wanted & ART_19_TYPES:
+        # A recipient must be told even if its entry forgot to list the request type.
+        listed = {i.source for i in items}
+        items += [
+            ChecklistItem(s.name, s.instructions, True)
+            for s in sources.manual
+            if s.recipient and s.name not in listed
+        ]
+    return items
+
+
+def _connector(sources: DataSources, source: Any) -> SqlConnector:
+    return SqlConnector(source, phone_country_code=sources.phone_country_code)
+
+
+def find_all(sources: DataSources, person: Person) -> tuple[Findings, dict[str, str]]:
+    """Every SQL source's findings, and for each source that failed, why."""
+    findings = Findings(person)
+    errors: dict[str, str] = {}
+    for source in sources.sql:
+        try:
+            with _connector(sources, source) as connector:
+                findings = findings + connector.find(person)
+        except (DataSourceError, sa.exc.SQLAlchemyError) as exc:
+            errors[source.name] = describe_error(exc)
+    return findings, errors
+
+
+def preview_case(sources: DataSources, person: Person, types: Iterable[RequestType]) -> CasePreview:
+    """Read-only: what would be exported and erased, and what staff must do by hand."""
+    findings, errors = find_all(sources, person)
+    reports = [
+        ErasureReport(s.name, True, error=errors[s.name], mode="preview")
+        if s.name in errors
+        else erasure_preview(s.name, findings)
+        for s in sources.sql
+    ]
+    problems = tuple(f"{name}: {why}" for name, why in errors.items())
+    return CasePreview(findings, tuple(reports), tuple(checklist(sources, types)), problems)
+
+
+def export_for_case(
+    session: Session,
+    sources: DataSources,
+    case: Case,
+    person: Person,
+    *,
+    portability: bool,
+    now: datetime,
+    actor: str,
+) -> dict[str, bytes]:
+    """The reply's attachments. Refuses to produce a partial export: an access reply that
+    silently misses a system would be an incomplete answer under Art. 15(1)."""
+    findings, errors = find_all(sources, person)
+    if errors:
+        raise FulfilmentError("; ".join(f"{name}: {why}" for name, why in errors.items()))
+    files = export(findings, portability=portability)
+    record_event(
+        session,
+        action="data_exported",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        detail={"scope": "portability" if portability else "access", "found": findings.counts()},
+    )
+    return files
+
+
+def check_erasure_allowed(case: Case) -> None:
+    """Erasure is irreversible: only for an erasure request whose requester is verified
+    (Art. 12(6)) and whose case is still open."""
+    if RequestType.ERASURE.value not in case.types:
+        raise RuleViolation(f"{case.ref} is not an erasure request.")
+    if case.identity_status != IdentityStatus.VERIFIED.value:
+        raise RuleViolation(f"{case.ref}: verify the requester's identity before erasing.")
+    if case.status not in {s.value for s in OPEN_STATUSES}:
+        raise RuleViolation(f"{case.ref} is {case.status}; erasure needs an open case.")
+
+
+def erase_sources(
+    sources: DataSources, person: Person, *, dry_run: bool = False
+) -> list[ErasureReport]:
+    """Erase in every SQL source, one transaction each; needs no dsr-bot session, so the
+    caller need not hold its own database open while customer systems are worked on."""
+    reports = []
+    for source in sources.sql:
+        with _connector(sources, source) as connector:
+            reports.append(connector.erase(person, dry_run=dry_run))
+    return reports
+
+
+def record_erasure(
+    session: Session,
+    sources: DataSources,
+    case: Case,
+    reports: list[ErasureReport],
+    *,
+    now: datetime,
+    actor: str,
+    dry_run: bool,
+) -> None:
+    """The audit event: per source and table, the action, row count and any reason."""
+    failed = any(not r.ok for r in reports)
+    action = "erasure_rehearsed" if dry_run else ("erasure_failed" if failed else "data_erased")
+    types = [RequestType(t) for t in case.types]
+    record_event(
+        session,
+        action=action,
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        detail={
+            "sources": [r.as_detail() for r in reports],
+            "checklist": [c.source for c in checklist(sources, types)],
+        },
+    )
+
+
+def erase_for_case(
+    session: Session,
+    sources: DataSources,
+    case: Case,
+    person: Person,
+    *,
+    now: datetime,
+    actor: str,
+    dry_run: bool = False,
+) -> list[ErasureReport]:
+    """Check the case allows it, erase in every SQL source, record the row counts.
+
+    A dry run executes and rolls back, and is allowed before approval; it is audited too,
+    so the trail shows what staff saw before they approved.
+    """
+    if not dry_run:
+        check_erasure_allowed(case)
+    reports = erase_sources(sources, person, dry_run=dry_run)
+    record_erasure(session, sources, case, reports, now=now, actor=actor, dry_run=dry_run)
+    return reports
