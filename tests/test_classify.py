@@ -131,3 +131,18 @@ def test_dev_carve_is_stable_when_emails_are_added(tmp_path: Path) -> None:
     _, dev_large = carve_dev(read_jsonl(source))
     assert {r.id for r in dev_small} <= {r.id for r in dev_large}
     assert 0 < len(dev_large) < 60
+
+
+def test_eml_files_are_parsed_and_classified_by_their_new_text(tmp_path: Path) -> None:
+    eml = tmp_path / "request.eml"
+    eml.write_bytes(
+        b"From: Anna <anna@example.se>\r\nTo: dpo@micromedic.se\r\n"
+        b"Subject: =?utf-8?q?Radera_mina_uppgifter?=\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Hej, radera alla mina personuppgifter. Mvh Anna\r\n"
+    )
+    out = io.StringIO()
+    assert classify_inputs(eml_paths=[eml], classifier=RuleClassifier(), out=out) == 1
+    row = json.loads(out.getvalue())
+    assert row["id"] == str(eml)
+    assert row["labels"] == ["erasure"] and row["language"] == "sv"
