@@ -151,3 +151,21 @@ def test_triage_card_and_timeline_lines() -> None:
     event = Event(action="identity_verified", actor="slack:U9", detail={"method": "id_document"})
     assert cards.timeline_text(event) == "Identity verified by <@U9> (id_document)."
     assert cards.timeline_text(Event(action="status_changed", actor="system")) is None
+
+
+def test_manifest_declares_what_the_bot_uses() -> None:
+    """The manifest must grant what the code calls (no YAML parser needed for that)."""
+    from pathlib import Path
+
+    manifest = (Path(__file__).parents[1] / "deploy" / "slack-app-manifest.yml").read_text()
+    for needed in (
+        "chat:write",
+        "commands",
+        "usergroups:read",
+        "command: /dsr",
+        "app_home_opened",
+        "home_tab_enabled: true",
+        "socket_mode_enabled: true",
+        "/slack/events",
+    ):
+        assert needed in manifest, needed

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -37,9 +37,9 @@ class Clock:
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Iterator[StaffDesk]:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'desk.sqlite3'}")
-    db.ensure_schema(engine, auto_upgrade=True)
+def desk(database_url: str) -> Iterator[StaffDesk]:
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
     controller = load_controller_profile(CONTROLLER)
     letters = Letters(ReplyRenderer(controller), MAIL_FROM, controller.name)
     yield StaffDesk(
@@ -111,6 +111,25 @@ def test_no_reply_before_identity_then_four_eyes_then_sent_once(desk: StaffDesk)
     assert [e.actor for e in events(desk, "reply_approved")] == ["slack:UOTHER"]
     with desk.factory() as session:
         assert session.get_one(Case, case_id).status == "answered"
+
+
+def test_racing_clicks_with_one_key_act_once(desk: StaffDesk) -> None:
+    case_id = open_case(desk)
+    results: list[object] = []
+
+    def click() -> None:
+        try:
+            results.append(desk.assign(APPROVER, "same-click", case_id).repeated)
+        except RuleViolation as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=str) == [False, True, True, True]
+    assert len(events(desk, "assigned")) == 1
 
 
 def test_an_access_reply_with_gaps_for_fulfilment_cannot_be_sent(desk: StaffDesk) -> None:

@@ -153,9 +153,11 @@ def _claim(
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    result = session.execute(
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
+    inserted = session.execute(
         insert(table)
         .values(key=key, case_id=case_id, actor=staff.actor, action=action, at=now)
         .on_conflict_do_nothing()
-    )
-    return bool(result.rowcount)
+        .returning(table.c.id)
+    ).first()
+    return inserted is not None

@@ -1,0 +1,178 @@
+"""End to end in Socket Mode: real Dovecot and SMTP, the fake Slack's Web API and WebSocket.
+
+A staff member takes a case from card to sent reply entirely in Slack: mail arrives → card
+→ *Verify identity* (modal) → *Prepare reply* (modal) → *Send* → the reply reaches the SMTP
+server, threaded to the request, in the requester's language. And a Slack outage only
+delays cards: intake and acknowledgements go on, and every card is posted once Slack is back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+
+from dsr_bot.app import App
+from dsr_bot.slack.runtime import SlackRuntime
+from dsr_bot.store.tables import Outbound
+from dsr_bot.watch import MailboxWatcher
+from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
+from tests.fixtures.slack_app import APPROVER, audit, only_case, slack_settings, start_bot
+from tests.fixtures.slack_payloads import (
+    block_action,
+    select_value,
+    text_value,
+    view_submission,
+)
+from tests.test_intake_e2e import EN_ACCESS, SV_ERASURE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def bot(
+    mailbox: Any,
+    smtp_sink: Any,
+    slack_api: FakeSlack,  # noqa: F811
+    database_url: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[App, SlackRuntime]]:
+    settings = slack_settings(
+        slack_api,
+        database_url,
+        **mailbox.settings_overrides(),
+        **smtp_sink.settings_overrides(),
+        imap_sent_folder="",
+    )
+    # The outage test drives the outbox itself, step by step: no background pump there.
+    manual = "outage" in request.node.name
+    app, runtime = start_bot(settings, pump_interval=3600 if manual else 0.2)
+    try:
+        yield app, runtime
+    finally:
+        runtime.stop()
+        app.engine.dispose()
+
+
+def card_button(slack_api: FakeSlack, action_id: str) -> str:  # noqa: F811
+    """The value of a button on the newest version of the case card."""
+    calls = [
+        c
+        for c in slack_api.calls
+        if c.method in ("chat.postMessage", "chat.update") and "case_actions" in json.dumps(c.args)
+    ]
+    for block in calls[-1].args["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return str(element["value"])
+    raise AssertionError(f"no {action_id} button on the card")
+
+
+def interact(slack_api: FakeSlack, payload: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    return slack_api.wait_ack(slack_api.push("interactive", payload))
+
+
+def wait(predicate: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met")
+
+
+def test_from_mail_to_sent_reply_entirely_in_slack(
+    bot: tuple[App, SlackRuntime],
+    mailbox: Any,
+    smtp_sink: Any,
+    slack_api: FakeSlack,  # noqa: F811
+) -> None:
+    app, _ = bot
+    mailbox.append(SV_ERASURE)
+    MailboxWatcher(app).run_once()
+    ack_mail = smtp_sink.wait_for(1)[0].message
+    card = slack_api.wait_for("chat.postMessage", lambda c: "case_actions" in json.dumps(c.args))
+    case = only_case(app)
+    assert case.ref in json.dumps(card.args["blocks"]) and case.slack_ts == card.result["ts"]
+    wait(slack_api.connected)
+
+    interact(slack_api, block_action(APPROVER, "dsr_verify", card_button(slack_api, "dsr_verify")))
+    verify_view = slack_api.opened_view("dsr_verify_submit")
+    answer = interact(
+        slack_api,
+        view_submission(
+            APPROVER,
+            verify_view,
+            {"method": select_value("customer_record"), "note": text_value("Kundnr 4711")},
+        ),
+    )
+    assert "errors" not in json.dumps(answer)
+    slack_api.wait_for("chat.update", lambda c: "verified" in json.dumps(c.args))
+
+    interact(
+        slack_api, block_action(APPROVER, "dsr_prepare", card_button(slack_api, "dsr_prepare"))
+    )
+    reply_view = slack_api.opened_view("dsr_reply_submit")
+    inputs = {
+        b["block_id"]: text_value(b["element"]["initial_value"])
+        for b in reply_view["blocks"]
+        if b["type"] == "input"
+    }
+    assert "raderat" in json.dumps(inputs, ensure_ascii=False)  # Swedish, as the request
+    answer = interact(slack_api, view_submission(APPROVER, reply_view, inputs))
+    assert "errors" not in json.dumps(answer)
+
+    reply = smtp_sink.wait_for(2)[1].message
+    request_id = only_case(app).request_message_id
+    assert reply["In-Reply-To"] == request_id and request_id in reply["References"]
+    assert reply["To"].addresses[0].addr_spec == "karin.lind@example.se"
+    assert case.ref in reply["Subject"] and "raderat" in reply["Subject"]
+    assert "Hej Karin Lind!" in reply.get_body(("plain",)).get_content()
+    assert reply["Message-ID"] != ack_mail["Message-ID"]
+    assert only_case(app).status == "answered"
+    [approved] = audit(app, "reply_approved")
+    assert approved.actor == f"slack:{APPROVER}"
+    slack_api.wait_for(
+        "chat.postMessage",
+        lambda c: c.args.get("thread_ts") == case.slack_ts and "approved" in c.args["text"],
+    )
+    assert slack_api.rejected == []
+
+
+def test_a_slack_outage_delays_cards_but_loses_none(
+    bot: tuple[App, SlackRuntime],
+    mailbox: Any,
+    smtp_sink: Any,
+    slack_api: FakeSlack,  # noqa: F811
+) -> None:
+    app, runtime = bot
+    slack_api.mode = "down"
+    mailbox.append(SV_ERASURE)
+    mailbox.append(EN_ACCESS)
+    MailboxWatcher(app).run_once()
+    assert len(smtp_sink.wait_for(2)) == 2  # acknowledgements go out regardless
+    with app.factory() as session:
+        cards = session.execute(
+            sa.select(Outbound).where(Outbound.purpose == "case_card")
+        ).scalars()
+        assert [(c.status, c.attempts >= 1) for c in cards] == [("pending", True)] * 2
+    assert slack_api.calls_of("chat.postMessage") == []
+
+    slack_api.mode = "5xx"
+    runtime.pump_once()
+    assert slack_api.calls_of("chat.postMessage") == []
+
+    slack_api.rate_limit(1, retry_after=1)  # Slack comes back, asking us to slow down first
+    slack_api.mode = "ok"
+    started = time.monotonic()
+    runtime.pump_once()
+    posted = slack_api.calls_of("chat.postMessage")
+    assert len(posted) == 2 and time.monotonic() - started >= 1  # Retry-After honoured
+    runtime.pump_once()
+    assert len(slack_api.calls_of("chat.postMessage")) == 2  # and nothing twice
