@@ -1,0 +1,192 @@
+"""/healthz, /readyz and /metrics: against the real watcher, Dovecot, SMTP server and both DBs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql  # (until store/tables.py imports it itself)
+
+from dsr_bot import health, outbox
+from dsr_bot.app import App, build_app, open_database
+from dsr_bot.config import Settings, load_settings
+from dsr_bot.store import db
+from dsr_bot.store.tables import Case, InboundMessage
+from dsr_bot.watch import MailboxWatcher
+from tests.fixtures.bot import Bot, wait_until
+from tests.fixtures.dovecot import free_port
+from tests.test_intake_e2e import EN_ACCESS
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def ready(base: str) -> tuple[int, dict[str, Any]]:
+    status, body = get(base + "/readyz")
+    return status, json.loads(body)
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def processed(app: App) -> int:
+    with app.factory() as session:
+        return session.scalar(
+            sa.select(sa.func.count()).where(InboundMessage.processed_at.is_not(None))
+        )
+
+
+def settings_for(bot: Bot, **extra: Any) -> Settings:
+    return load_settings(None, **{**bot.settings, **extra})
+
+
+def test_readyz_flips_when_dovecot_stops_and_recovers(dovecot, mailbox, smtp_sink, bot: Bot):
+    app = build_app(settings_for(bot, http_port=free_port()))
+    stop = threading.Event()
+    watcher = MailboxWatcher(app, stop)
+    server = health.start_for(app, watcher)
+    assert server is not None
+    worker = threading.Thread(target=watcher.run_forever, daemon=True)
+    worker.start()
+    base = server.url
+    try:
+        status, body = wait_until(lambda: (r := ready(base))[0] == 200 and r, timeout=30)
+        assert body["status"] == "ready"
+        assert {n for n, c in body["checks"].items() if c["ok"]} == {"database", "imap", "outbox"}
+
+        mailbox.append(EN_ACCESS)
+        wait_until(lambda: not app.intake.pending_ids() and processed(app) == 1, timeout=30)
+        status, text = get(base + "/metrics")
+        assert status == 200
+        assert metric(text, "dsr_bot_database_up") == 1
+        assert metric(text, "dsr_bot_cases_overdue") == 0
+        assert "karin" not in text.lower() and "smith" not in text.lower()
+
+        dovecot.stop()
+        status, body = wait_until(lambda: (r := ready(base))[0] == 503 and r, timeout=30)
+        assert body["status"] == "not ready"
+        assert body["checks"]["imap"]["ok"] is False
+        assert body["checks"]["database"]["ok"] is True
+        assert get(base + "/healthz")[0] == 200  # alive: a restart would not help
+
+        dovecot.start()
+        wait_until(lambda: ready(base)[0] == 200, timeout=60)
+        assert watcher.reconnects >= 1
+    finally:
+        if not dovecot.is_running:
+            dovecot.start()
+        stop.set()
+        worker.join(timeout=15)
+        server.stop()
+    assert not worker.is_alive()
+
+
+def test_endpoint_is_off_unless_a_port_is_set(mailbox, smtp_sink, bot: Bot):
+    app = build_app(settings_for(bot))
+    assert app.settings.http_port is None
+    assert health.start_for(app, MailboxWatcher(app)) is None
+
+
+def test_outbox_stuck_makes_not_ready_and_metrics_read_the_database(database_url: str):
+    settings: Settings = load_settings(None, database_url=database_url)
+    if not settings.is_sqlite:
+        db.upgrade(db.make_engine(database_url))
+    engine, factory = open_database(settings)
+    now = datetime.now(UTC)
+    with factory() as session, session.begin():
+        outbox.enqueue(session, key="t:1", kind="mail", purpose="acknowledgement", now=now)
+        session.add(
+            Case(
+                ref="DSR-2026-0001",
+                types=["access"],
+                status="open",
+                language="sv",
+                received_at=now - timedelta(days=40),
+                due_on=date.today() - timedelta(days=5),
+                identity_status="unverified",
+                opened_at=now - timedelta(days=40),
+            )
+        )
+    box = outbox.Outbox(factory, {}, clock=lambda: now)
+    fresh = health.outbox_check(box.backlog, clock=lambda: now + timedelta(minutes=5))
+    stuck = health.outbox_check(box.backlog, clock=lambda: now + timedelta(minutes=16))
+    assert fresh().ok is True
+    result = stuck()
+    assert result.ok is False and "stuck" in result.detail
+
+    from dsr_bot import metrics
+
+    readiness = health.Readiness()
+    readiness.register("database", health.database_check(engine))
+    readiness.register("outbox", stuck)
+    collector = metrics.DatabaseCollector(factory, clock=lambda: now + timedelta(seconds=90))
+    server = health.HealthServer(
+        "127.0.0.1", 0, readiness, health.scrape_registry([collector])
+    ).start()
+    try:
+        status, body = ready(server.url)
+        assert status == 503
+        assert body["checks"]["database"]["ok"] is True
+        assert body["checks"]["outbox"]["ok"] is False
+        _, text = get(server.url + "/metrics")
+        assert metric(text, 'dsr_bot_outbox_backlog{kind="mail"}') == 1
+        assert 89 <= metric(text, "dsr_bot_outbox_oldest_age_seconds") <= 91
+        assert metric(text, "dsr_bot_cases_overdue") == 1
+        assert get(server.url + "/nope")[0] == 404
+    finally:
+        server.stop()
+
+
+def test_unreachable_database_is_reported_not_raised():
+    from dsr_bot import metrics
+    from dsr_bot.store.db import make_engine, session_factory
+
+    engine = make_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
+    readiness = health.Readiness(timeout=1.0)  # the hanging check must not hang the probe
+    readiness.register("database", health.database_check(engine))
+    readiness.register("hangs", lambda: time.sleep(3) or True)
+    collector = metrics.DatabaseCollector(session_factory(engine))
+    server = health.HealthServer(
+        "127.0.0.1", 0, readiness, health.scrape_registry([collector])
+    ).start()
+    try:
+        began = time.monotonic()
+        status, body = ready(server.url)
+        assert time.monotonic() - began < 5
+        assert status == 503
+        assert body["checks"]["database"] == {
+            "ok": False,
+            "detail": "cannot query the database (OperationalError)",
+        }
+        assert body["checks"]["hangs"]["ok"] is False
+        status, text = get(server.url + "/metrics")
+        assert status == 200 and metric(text, "dsr_bot_database_up") == 0
+    finally:
+        server.stop()
+
+
+def test_port_in_use_is_a_configuration_error():
+    from dsr_bot.config import ConfigError
+
+    first = health.HealthServer("127.0.0.1", 0, health.Readiness())
+    try:
+        with pytest.raises(ConfigError, match="DSR_BOT_HTTP_PORT"):
+            health.HealthServer("127.0.0.1", first.port, health.Readiness())
+    finally:
+        first.stop()
