@@ -33,7 +33,13 @@ from tests.fixtures.slack_app import (
     slack_settings,
     start_bot,
 )
-from tests.fixtures.slack_payloads import block_action, post_signed
+from tests.fixtures.slack_payloads import (
+    block_action,
+    home_opened,
+    post_body,
+    post_signed,
+    slash_command,
+)
 
 
 class KeywordClassifier:
@@ -187,3 +193,28 @@ def test_a_user_group_member_may_act_and_triage_goes_to_the_channel(
     update = slack_api.wait_for("chat.update", lambda c: "Dismissed" in json.dumps(c.args))
     assert update.args["ts"] == triage.result["ts"]
     assert [e.actor for e in audit(app, "triage_dismissed")] == [f"slack:{APPROVER}"]
+
+
+def test_app_home_and_slash_command_show_cases_to_approvers_only(
+    bot: tuple[App, SlackRuntime, str],
+    slack_api: FakeSlack,  # noqa: F811
+) -> None:
+    app, _, url = bot
+    receive(app, request_mail("Radera mina uppgifter", "Radera allt."), 1)
+    ref = only_case(app).ref
+    status, body = post_body(url, slash_command(APPROVER, "list"), SIGNING_SECRET)
+    assert status == 200 and ref in body.decode()
+    status, body = post_body(url, slash_command(APPROVER, f"show {ref.lower()}"), SIGNING_SECRET)
+    assert status == 200 and "karin.lind@example.se" in body.decode()
+    status, body = post_body(url, slash_command(COLLEAGUE, "list"), SIGNING_SECRET)
+    assert status == 200 and ref not in body.decode() and "Only DSR approvers" in body.decode()
+
+    for user in (APPROVER, COLLEAGUE):
+        status, _ = post_body(
+            url, home_opened(user), SIGNING_SECRET, content_type="application/json"
+        )
+        assert status == 200
+    approver_home = slack_api.wait_for("views.publish", lambda c: c.args["user_id"] == APPROVER)
+    assert ref in json.dumps(approver_home.args["view"])
+    other_home = slack_api.wait_for("views.publish", lambda c: c.args["user_id"] == COLLEAGUE)
+    assert ref not in json.dumps(other_home.args["view"])

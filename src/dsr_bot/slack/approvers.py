@@ -49,8 +49,8 @@ class Approvers:
                 return cached[1]
         try:
             response = self._client.usergroups_users_list(usergroup=group)
-        except SlackApiError as exc:
-            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
+        except (SlackApiError, OSError) as exc:
+            log.warning("cannot read user group %s: %s", group, type(exc).__name__)
             return cached[1] if cached is not None else frozenset()
         members = frozenset(response.get("users") or [])
         with self._lock:

@@ -262,10 +262,3 @@ def triage_open_modal(inbound_id: int) -> Block:
         ],
         json.dumps({"m": inbound_id}),
     )
-
-
-def refusal_modal(message: str) -> Block:
-    """Shown in place of a modal when the click was refused (e.g. not an approver)."""
-    return _modal(
-        "dsr_refused", "Not allowed", None, [{"type": "section", "text": plain(message)}], "{}"
-    )
