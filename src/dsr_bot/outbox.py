@@ -74,8 +74,11 @@ def enqueue(
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    result = session.execute(insert(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    # rowcount is unreliable for ON CONFLICT DO NOTHING on psycopg 3; RETURNING is not.
+    result = session.execute(
+        insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 def backoff_delay(attempts: int, initial: float = 30.0) -> timedelta:
