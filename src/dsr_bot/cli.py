@@ -316,4 +316,8 @@ def db_upgrade(ctx: Context) -> None:
     click.echo(f"database schema at {store_db.current_revision(engine)}")
 
 
-from dsr_bot import cli_extra  # noqa: E402,F401  (registers classifier/template commands)
+# Command modules register themselves on `main` when imported (they import it from here).
+from dsr_bot import cli_extra, cli_ops  # noqa: E402
+
+cli_ops.register(main, cases)
+assert cli_extra

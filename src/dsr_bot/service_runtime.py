@@ -1,4 +1,11 @@
-"""`dsr-bot run`: the long-running service. The mailbox watcher runs in the main thread."""
+"""`dsr-bot run`: the long-running service.
+
+Several instances may run against one PostgreSQL for availability. Only the elected leader
+(advisory lock; a file lock on SQLite) watches the mailbox and runs the scheduler, so IDLE
+and reminders happen once; a standby takes over within the lock's poll interval when the
+leader dies. Intake would be safe to run twice anyway (unique keys), the lock just avoids
+the wasted work and duplicate Slack chatter.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,22 @@ import logging
 import threading
 
 from dsr_bot.app import App
+from dsr_bot.leader import leader_lock_for, run_while_leader
+from dsr_bot.scheduler import scheduler_for_app
 from dsr_bot.watch import MailboxWatcher
 
 log = logging.getLogger(__name__)
 
 
 def run_service(app: App, stop: threading.Event) -> None:
-    watcher = MailboxWatcher(app, stop)
-    log.info("dsr-bot running; watching %s", app.settings.imap_folder)
-    watcher.run_forever()
+    def lead(stepping_down: threading.Event) -> None:
+        scheduler = scheduler_for_app(app)
+        scheduler.start()
+        try:
+            MailboxWatcher(app, stepping_down).run_forever()
+        finally:
+            scheduler.shutdown()
+
+    log.info("dsr-bot running; standing by until elected leader")
+    run_while_leader(leader_lock_for(app.settings.database_url), stop, lead)
     log.info("dsr-bot stopped")
