@@ -176,9 +176,20 @@ class MailboxWatcher:
             if self.stop.is_set():
                 break
         self._crash_point("process")
-        result.sent = self.app.outbox().drain().sent
+        result.sent = self.drain_outbox()
         self.tidy_server()
         return result
+
+    def drain_outbox(self) -> int:
+        """Send what is due. A sent mail enqueues its Sent-folder copy, hence a second pass."""
+        outbox = self.app.outbox()
+        sent = 0
+        for _ in range(3):
+            drained = outbox.drain().sent
+            sent += drained
+            if not drained:
+                break
+        return sent
 
     # -- loops ------------------------------------------------------------------------
     def run_once(self) -> CycleResult:
@@ -210,5 +221,7 @@ class MailboxWatcher:
                 self.reconnects += 1
                 delay = backoff.next_delay()
                 log.warning("IMAP unavailable (%s); reconnecting in %.1f s", exc, delay)
+                # Mail already decided still goes out while the mailbox is away.
+                self.drain_outbox()
                 self.stop.wait(delay)
         self.mailbox.close()
