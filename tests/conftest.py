@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.database",
     "tests.fixtures.bot",
+    "tests.fixtures.slack_api",
 ]

@@ -72,7 +72,9 @@ def test_closed_cases_and_custom_offsets() -> None:
 
 def test_reminder_text_mentions_assignee_and_no_personal_data() -> None:
     (r,) = [x for x in due_reminders(CASE, date(2026, 4, 5), RP) if x.kind == "due-in-2d"]
-    text = reminders.reminder_text(r, ref="DSR-2026-0001", today=date(2026, 4, 5), assignee="U1")
+    text = reminders.reminder_text(
+        r, ref="DSR-2026-0001", today=date(2026, 4, 5), assignee="slack:U1"
+    )
     assert text == "<@U1> DSR-2026-0001 is due in 2 day(s), on Tue 07 Apr 2026."
 
 

@@ -134,9 +134,11 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
     setup_logging(settings, verbose)
 
     from dsr_bot.app import build_app
+    from dsr_bot.slack.runtime import attach_slack
     from dsr_bot.watch import MailboxWatcher
 
     app = build_app(settings)
+    slack = attach_slack(app)  # None unless DSR_BOT_SLACK_BOT_TOKEN is set
     stop = threading.Event()
 
     def _terminate(signum: int, _frame: Any) -> None:
@@ -157,7 +159,7 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
         return
     from dsr_bot.service_runtime import run_service
 
-    run_service(app, stop)
+    run_service(app, stop, slack)
 
 
 # -- demo -------------------------------------------------------------------------------

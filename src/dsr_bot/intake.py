@@ -208,6 +208,8 @@ class Intake:
                 detail={"disposition": disposition.value, "reason": reason},
             )
             log.info("inbound %s: %s%s", row.id, disposition.value, f" {case.ref}" if case else "")
+            if row.duplicate_of is None:
+                self._notify(session, row, disposition, case, reason, now)
             return Outcome(row.id, disposition, case.ref if case else None, acknowledged)
 
         duplicate = self._find_duplicate(session, row)

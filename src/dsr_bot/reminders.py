@@ -124,7 +124,8 @@ def due_reminders(case: CaseDates, today: date, policy: ReminderPolicy) -> list[
 
 def reminder_text(reminder: DueReminder, *, ref: str, today: date, assignee: str | None) -> str:
     """Slack text: the case reference and dates only, never the requester's data."""
-    who = f"<@{assignee}> " if assignee else ""
+    # Assignees are stored like audit actors ("slack:U123"); Slack mentions want <@U123>.
+    who = f"<@{assignee.removeprefix('slack:')}> " if assignee else ""
     left = deadlines.days_left(reminder.due, today)
     due = reminder.due.strftime("%a %d %b %Y")
     if reminder.kind == EXTENSION_CUTOFF:

@@ -15,12 +15,16 @@ import threading
 from dsr_bot.app import App
 from dsr_bot.leader import leader_lock_for, run_while_leader
 from dsr_bot.scheduler import scheduler_for_app
+from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.watch import MailboxWatcher
 
 log = logging.getLogger(__name__)
 
 
-def run_service(app: App, stop: threading.Event) -> None:
+def run_service(app: App, stop: threading.Event, slack: SlackRuntime | None = None) -> None:
+    """Slack runs on every instance (clicks are idempotent, the outbox leases rows); the
+    mailbox watcher and scheduler only on the leader."""
+
     def lead(stepping_down: threading.Event) -> None:
         scheduler = scheduler_for_app(app)
         scheduler.start()
@@ -29,6 +33,12 @@ def run_service(app: App, stop: threading.Event) -> None:
         finally:
             scheduler.shutdown()
 
-    log.info("dsr-bot running; standing by until elected leader")
-    run_while_leader(leader_lock_for(app.settings.database_url), stop, lead)
+    if slack is not None:
+        slack.start()
+    try:
+        log.info("dsr-bot running; standing by until elected leader")
+        run_while_leader(leader_lock_for(app.settings.database_url), stop, lead)
+    finally:
+        if slack is not None:
+            slack.stop()
     log.info("dsr-bot stopped")
