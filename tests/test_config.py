@@ -91,3 +91,10 @@ def test_broken_toml_is_reported(tmp_path: Path) -> None:
     config.write_text("[imap\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(config)
+
+
+def test_explicit_overrides_beat_the_environment(monkeypatch) -> None:
+    # The demo passes its own database; a production DSR_BOT_DATABASE_URL must not win.
+    monkeypatch.setenv("DSR_BOT_DATABASE_URL", "postgresql+psycopg://prod/db")
+    settings = load_settings(database_url="sqlite:///demo.sqlite3")
+    assert settings.database_url == "sqlite:///demo.sqlite3"

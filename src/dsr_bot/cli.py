@@ -184,6 +184,8 @@ def demo(ctx: Context, workdir: Path, as_json: bool) -> None:
         database_url=f"sqlite:///{(workdir / 'demo.sqlite3').resolve()}",
         mail_from="personuppgiftsansvarig@micromedic.se",
         mail_outbox_dir=str(workdir / "outbox"),
+        # The demo's table is its output; per-message log lines would only bury it.
+        log_level="WARNING",
     )
     setup_logging(settings)
     with progress_bar("demo", not as_json) as update:

@@ -11,6 +11,7 @@ secret values are never echoed back.
 from __future__ import annotations
 
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -172,8 +173,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats the TOML file (passed as init kwargs).
-        return (env_settings, init_settings)
+        # Explicit overrides (init kwargs, e.g. the demo's own database) beat the
+        # environment, which beats the TOML file.
+        return (init_settings, env_settings, _TomlValues(settings_cls))
 
     @property
     def slack_enabled(self) -> bool:
@@ -210,6 +212,19 @@ class Settings(BaseSettings):
             f"{env_name('controller_profile')} is not set and the config file has no "
             "[controller] table: replies must name the controller (Art. 13(1)(a))"
         )
+
+
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("dsr_bot_file_values", default=None)
+
+
+class _TomlValues(PydanticBaseSettingsSource):
+    """The `--config` file's values, as the lowest-priority settings source."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_file_values.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_values.get() or {})
 
 
 def env_name(field: str) -> str:
@@ -273,11 +288,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"--config: cannot read {config_file}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"--config: {config_file} is not valid TOML: {exc}") from None
-    file_values.update(overrides)
+    token = _file_values.set(file_values)
     try:
-        settings = Settings(**file_values)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    finally:
+        _file_values.reset(token)
     if settings.classifier_review_low >= settings.classifier_threshold:
         raise ConfigError(
             f"{env_name('classifier_review_low')} must be below {env_name('classifier_threshold')}"
