@@ -1,7 +1,19 @@
 """Logging set-up. INFO carries events and case references, never message text or addresses.
 
-A redaction filter is the safety net for the rule: anything that looks like an e-mail
-address or a configured secret is masked before a record is written, whatever the level.
+Two formats (`DSR_BOT_LOG_FORMAT`): `human` (one line, for journalctl and a terminal) and
+`json` (one object per line, for a log pipeline). Structured fields come from `event()`:
+
+    logs.event(log, "case_opened", case_ref="DSR-2026-0042", inbound_id=17)
+
+gives `case_opened case_ref=DSR-2026-0042 inbound_id=17` for people, and the same fields as
+JSON keys for machines. Field values must be identifiers (references, ids, counts, closed
+vocabularies), never subjects, bodies, names or addresses: Art. 5(1)(c) GDPR (data
+minimisation) applies to logs too, and logs are kept and copied far more freely than the
+database.
+
+Redaction is the safety net for that rule: anything that looks like an e-mail address and
+every configured secret (passwords, tokens, the database password) is masked in the final
+formatted line, including exception text and structured fields, whatever the level.
 """
 
 from __future__ import annotations
@@ -11,62 +23,124 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dsr_bot.config import Settings
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# Attributes every LogRecord has; anything else on a record came in through `extra=`.
+_STANDARD = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+SECRET_SETTINGS = (
+    "imap_password",
+    "smtp_password",
+    "slack_bot_token",
+    "slack_app_token",
+    "slack_signing_secret",
+    "suppression_token",
+)
+
+
+class Redactor:
+    def __init__(self, secrets: list[str]) -> None:
+        # Longest first, so that a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        text = _EMAIL.sub("<email>", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "<secret>")
+        return text
 
 
 class RedactingFilter(logging.Filter):
+    """Masks the message early, so that handlers added by libraries see it redacted too."""
+
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        self._redact = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _EMAIL.sub("<email>", message)
-        for secret in self._secrets:
-            redacted = redacted.replace(secret, "<secret>")
+        redacted = self._redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
 
 
-class JsonFormatter(logging.Formatter):
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class HumanFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._redact = redact
+
     def format(self, record: logging.LogRecord) -> str:
-        payload = {
+        return self._redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor | None = None) -> None:
+        super().__init__()
+        self._redact = redact or Redactor([])
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        for key, value in extra_fields(record).items():
+            payload.setdefault(key, value)
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False)
+        # Strings first (a secret with a quote in it is escaped once serialised)…
+        payload = {k: self._redact(v) if isinstance(v, str) else v for k, v in payload.items()}
+        # …then the whole line: nested values and anything `default=str` produced.
+        return self._redact(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def event(logger: logging.Logger, action: str, level: int = logging.INFO, **fields: object) -> None:
+    """Log one structured event: `action` names what happened, fields identify it."""
+    shown = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    # `extra` may not overwrite LogRecord attributes (logging raises KeyError): rename those.
+    extra = {(f"field_{k}" if k in _STANDARD else k): v for k, v in fields.items()}
+    logger.log(
+        level, "%s%s", action, f" {shown}" if shown else "", extra={"event": action, **extra}
+    )
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    found: list[str] = []
+    for name in SECRET_SETTINGS:
+        value = getattr(settings, name, None)
+        if value is not None:
+            found.append(value.get_secret_value())
+    try:
+        from sqlalchemy.engine import make_url
+
+        password = make_url(settings.database_url).password
+    except Exception:  # an unparsable URL is reported by the database layer, not here
+        password = None
+    if password:
+        found.append(str(password))
+    return found
 
 
 def configure(settings: Settings | None, *, verbose: bool = False) -> None:
     level = "DEBUG" if verbose else (settings.log_level if settings else "INFO")
+    redact = Redactor(secrets_of(settings) if settings is not None else [])
     handler = logging.StreamHandler(sys.stderr)
     if settings is not None and settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(redact))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    secrets: list[str] = []
-    if settings is not None:
-        for name in (
-            "imap_password",
-            "smtp_password",
-            "slack_bot_token",
-            "slack_app_token",
-            "slack_signing_secret",
-        ):
-            value = getattr(settings, name, None)
-            if value is not None:
-                secrets.append(value.get_secret_value())
-    handler.addFilter(RedactingFilter(secrets))
+        handler.setFormatter(HumanFormatter(redact))
+    handler.addFilter(RedactingFilter(secrets_of(settings) if settings is not None else []))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
