@@ -16,13 +16,12 @@ and only an approver (optionally not the verifier: four eyes) can release one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dsr_bot.cases import service
 from dsr_bot.cases.desk import Done, Staff
-from dsr_bot.cases.letters import PLACEHOLDER, reply_template
 from dsr_bot.cases.model import CaseStatus, IdentityStatus, RequestType, RuleViolation
-from dsr_bot.cases.triage import TriageDesk
+from dsr_bot.cases.replying import Draft, ReplyDesk
+
+__all__ = ["IDENTITY_METHODS", "REJECT_REASONS", "Draft", "StaffDesk"]
 
 IDENTITY_METHODS = ("customer_record", "id_document", "signed_letter", "known_contact", "other")
 
@@ -53,17 +52,7 @@ REJECT_REASONS: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Draft:
-    """A prepared reply: what staff see, edit and approve."""
-
-    template: str
-    subject: str
-    text: str
-    html: str
-
-
-class StaffDesk(TriageDesk):
+class StaffDesk(ReplyDesk):
     # -- identity (Art. 12(6)) -----------------------------------------------------------
     def verify_identity(
         self, staff: Staff, key: str, case_id: int, method: str, note: str = ""
@@ -160,66 +149,6 @@ class StaffDesk(TriageDesk):
                 session, case, now, staff, "identity_requested", {"message_id": message_id}
             )
             return Done(f"{case.ref}: identity request queued to the requester.", case.ref)
-
-    def prepare_reply(self, staff: Staff, case_id: int) -> Draft:
-        """The substantive reply for the case's types and language, for staff to edit."""
-        with self._act(staff, None, "prepare_reply", case_id) as ctx:
-            assert ctx is not None
-            session, _ = ctx
-            case = self._case(session, case_id)
-            name = reply_template(case.types)
-            letter = self.letters.draft(name, case)
-            return Draft(name, letter.subject, letter.text, letter.html)
-
-    def approve_and_send_reply(
-        self, staff: Staff, key: str, case_id: int, subject: str, text: str
-    ) -> Done:
-        with self._act(staff, key, "approve_reply", case_id) as ctx:
-            if ctx is None:
-                return Done("Already done.", repeated=True)
-            session, now = ctx
-            case = self._case(session, case_id)
-            if case.identity_status != IdentityStatus.VERIFIED.value:
-                raise RuleViolation(
-                    f"{case.ref}: verify the requester's identity before sending a reply "
-                    "(Art. 12(6))."
-                )
-            if self.policy.four_eyes and case.identity_verified_by == staff.actor:
-                raise RuleViolation(
-                    f"{case.ref}: four-eyes rule: you verified the identity, so another "
-                    "approver must approve the reply."
-                )
-            if PLACEHOLDER in text or PLACEHOLDER in subject:
-                raise RuleViolation(f"{case.ref}: fill in every {PLACEHOLDER} …]] gap first.")
-            if not text.strip():
-                raise RuleViolation("The reply is empty.")
-            subject = " ".join(subject.split())
-            if case.ref not in subject:
-                subject = f"{subject} [{case.ref}]"  # intake threads replies by the reference
-            name = reply_template(case.types)
-            draft = self.letters.draft(name, case)
-            edited = (subject, text.strip()) != (draft.subject, draft.text.strip())
-            message_id = self.letters.enqueue(
-                session,
-                case,
-                key=f"reply:{case.id}:{key}",
-                purpose="substantive_reply",
-                subject=subject,
-                text=text,
-                # The template's HTML part, unless staff edited the text (then built from it).
-                html=None if edited else draft.html,
-                now=now,
-            )
-            service.change_status(session, case, CaseStatus.ANSWERED, now=now, actor=staff.actor)
-            self._changed(
-                session,
-                case,
-                now,
-                staff,
-                "reply_approved",
-                {"template": name, "message_id": message_id, "edited": edited},
-            )
-            return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)
 
     def extend(self, staff: Staff, key: str, case_id: int, reason: str) -> Done:
         """Art. 12(3): two more months, with reasons, told within the first month."""

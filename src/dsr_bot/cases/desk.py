@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import service
+from dsr_bot.cases.fulfiller import Fulfiller
 from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, RuleViolation
 from dsr_bot.store.tables import Case, Event, InboundMessage, StaffAction
@@ -75,12 +76,15 @@ class DeskBase:
         clock: Callable[[], datetime],
         letters: Letters,
         listeners: list[DeskListener] | None = None,
+        fulfiller: Fulfiller | None = None,
     ) -> None:
         self.factory = factory
         self.policy = policy
         self.clock = clock
         self.letters = letters
         self.listeners: list[DeskListener] = listeners or []
+        # None: replies are letters only, and staff fill in what fulfilment would.
+        self.fulfiller = fulfiller
 
     # -- the frame every action runs in -------------------------------------------------
     @contextmanager
@@ -110,6 +114,17 @@ class DeskBase:
                     case_id=case_id,
                     detail={"action": action, "reason": str(exc)},
                 )
+                # What a failed fulfilment did (e.g. row counts of a rolled-back erasure)
+                # stays on record although the approval's own transaction rolled back.
+                for name, detail in getattr(exc, "audit", ()):
+                    service.record_event(
+                        session,
+                        action=name,
+                        at=now,
+                        actor=staff.actor,
+                        case_id=case_id,
+                        detail=detail,
+                    )
             raise
 
     def check_allowed(self, staff: Staff, action: str, case_id: int | None) -> None:

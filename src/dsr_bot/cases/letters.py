@@ -8,6 +8,7 @@ chain) so the requester's mail client shows the conversation in one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from dsr_bot import outbox
 from dsr_bot.cases import deadlines
+from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
 from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply
 from dsr_bot.replies.markup import to_html_document
@@ -74,9 +76,10 @@ class Letters:
     def render(self, name: str, case: Case, **fields: Any) -> RenderedReply:
         return self.renderer.render(name, self.context(case, **fields))
 
-    def draft(self, name: str, case: Case) -> RenderedReply:
-        """A reply for staff to complete: fields only fulfilment knows become placeholders."""
-        ctx = self.context(case)
+    def draft(self, name: str, case: Case, **fields: Any) -> RenderedReply:
+        """A reply for staff to complete: `fields` are what fulfilment could fill in (see
+        cases/fulfiller.py); required fields still empty become placeholders."""
+        ctx = self.context(case, **fields)
         gaps = {
             f: (f"{PLACEHOLDER}: {f}]]",) if isinstance(getattr(ctx, f), tuple) else None
             for f in REQUIRED_FIELDS.get(name, ())
@@ -96,6 +99,7 @@ class Letters:
         text: str,
         html: str | None,
         now: datetime,
+        attachments: Sequence[Attachment] = (),
     ) -> str:
         """Compose and queue one letter to the requester; returns its Message-ID.
 
@@ -125,6 +129,7 @@ class Letters:
             message_id=message_id,
             # RFC 3834 5: a letter a person decided on and approved is not auto-submitted.
             auto_submitted=None,
+            attachments=attachments,
         )
         outbox.enqueue(
             session,

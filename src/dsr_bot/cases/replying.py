@@ -1,0 +1,247 @@
+"""The substantive reply: prepared with a dry run, approved, fulfilled and sent in one step.
+
+Approval is the moment the company acts on the data (Art. 12(3): "action taken on a
+request"). So, in the approval's transaction, after the rules (Art. 12(6) identity, four
+eyes, every manual system ticked off) and before the letter is queued, the `Fulfiller`
+exports, erases or suppresses. If it fails, the whole approval rolls back: no letter
+confirms work that was not done, and the same modal can be submitted again once fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dsr_bot.cases import service
+from dsr_bot.cases.desk import Done, Staff
+from dsr_bot.cases.fulfiller import ChecklistEntry, Fulfilled, Prepared
+from dsr_bot.cases.letters import PLACEHOLDER, reply_template
+from dsr_bot.cases.model import CaseStatus, IdentityStatus, RuleViolation
+from dsr_bot.cases.triage import TriageDesk
+from dsr_bot.store.tables import Case, Event
+
+TICKED, UNTICKED = "checklist_ticked", "checklist_unticked"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A prepared reply: what staff see, edit and approve, with the dry run beside it."""
+
+    template: str
+    subject: str
+    text: str
+    html: str
+    preview: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    checklist: tuple[tuple[ChecklistEntry, bool], ...] = ()  # (entry, ticked)
+
+    @property
+    def digest(self) -> str:
+        """Identifies the text as shown; an unchanged submission gets the template's letter."""
+        return text_digest(self.subject, self.text)
+
+
+def text_digest(subject: str, text: str) -> str:
+    shown = " ".join(subject.split()) + "\n" + text.strip()
+    return hashlib.sha256(shown.encode("utf-8")).hexdigest()[:16]
+
+
+def ticked_sources(session: Session, case_id: int) -> set[str]:
+    """The checklist's ticked systems: the latest tick or untick per system wins."""
+    ticked: set[str] = set()
+    rows = session.execute(
+        sa.select(Event.action, Event.detail)
+        .where(Event.case_id == case_id, Event.action.in_([TICKED, UNTICKED]))
+        .order_by(Event.id)
+    )
+    for action, detail in rows:
+        source = str((detail or {}).get("source", ""))
+        (ticked.add if action == TICKED else ticked.discard)(source)
+    return ticked
+
+
+class ReplyDesk(TriageDesk):
+    def _language(self, case: Case) -> str:
+        return self.letters.renderer.template_language(case.language)
+
+    def checklist(self, case: Case) -> list[ChecklistEntry]:
+        return self.fulfiller.checklist(case.types) if self.fulfiller else []
+
+    def prepare_reply(self, staff: Staff, case_id: int) -> Draft:
+        """The substantive reply for the case's types and language, for staff to edit, with
+        a dry run of what approval will do (audited as `fulfilment_previewed`)."""
+        with self._act(staff, None, "prepare_reply", case_id) as ctx:
+            assert ctx is not None
+            session, now = ctx
+            case = self._case(session, case_id)
+            name = reply_template(case.types)
+            prepared = Prepared()
+            if self.fulfiller is not None:
+                prepared = self.fulfiller.prepare(case, self._language(case))
+                service.record_event(
+                    session,
+                    action="fulfilment_previewed",
+                    at=now,
+                    actor=staff.actor,
+                    case_id=case.id,
+                    detail=prepared.audit,
+                )
+            ticked = ticked_sources(session, case.id)
+            fields = self._with_recipients(prepared.fields, case, ticked)
+            letter = self.letters.draft(name, case, **fields)
+            return Draft(
+                name,
+                letter.subject,
+                letter.text,
+                letter.html,
+                prepared.preview,
+                prepared.problems,
+                tuple((e, e.source in ticked) for e in self.checklist(case)),
+            )
+
+    def _with_recipients(
+        self, fields: dict[str, Any], case: Case, ticked: set[str]
+    ) -> dict[str, Any]:
+        """Art. 19: a manual recipient counts as told once staff ticked off its item; the
+        fulfiller adds SQL sources marked `recipient` that it erased in itself."""
+        manual = [e.source for e in self.checklist(case) if e.recipient and e.source in ticked]
+        told = (*fields.get("recipients_told", ()), *manual)
+        return {**fields, "recipients_told": tuple(dict.fromkeys(told))}
+
+    def approve_and_send_reply(
+        self,
+        staff: Staff,
+        key: str,
+        case_id: int,
+        subject: str,
+        text: str,
+        draft_digest: str | None = None,
+    ) -> Done:
+        """Approve, fulfil, send. `draft_digest` is `Draft.digest` of the draft shown: if the
+        text is unchanged, the letter is rendered from what fulfilment actually did."""
+        with self._act(staff, key, "approve_reply", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            self._check_release(staff, case, subject, text)
+            ticked = ticked_sources(session, case.id)
+            open_items = [e.source for e in self.checklist(case) if e.source not in ticked]
+            if open_items:
+                raise RuleViolation(
+                    f"{case.ref}: tick off the checklist in the card first: "
+                    f"{', '.join(open_items)}."
+                )
+            name = reply_template(case.types)
+            if draft_digest is not None:
+                edited = text_digest(subject, text) != draft_digest
+            else:
+                shown = self.letters.draft(name, case)
+                edited = (" ".join(subject.split()), text.strip()) != (
+                    shown.subject,
+                    shown.text.strip(),
+                )
+            done = Fulfilled()
+            if self.fulfiller is not None:
+                done = self.fulfiller.fulfil(
+                    session, case, language=self._language(case), now=now, actor=staff.actor
+                )
+            fields = self._with_recipients(done.fields, case, ticked)
+            subject, text, html = self._letter(name, case, fields, subject, text, edited)
+            message_id = self.letters.enqueue(
+                session,
+                case,
+                key=f"reply:{case.id}:{key}",
+                purpose="substantive_reply",
+                subject=subject,
+                text=text,
+                html=html,
+                now=now,
+                attachments=done.attachments,
+            )
+            service.change_status(session, case, CaseStatus.ANSWERED, now=now, actor=staff.actor)
+            self._changed(
+                session,
+                case,
+                now,
+                staff,
+                "reply_approved",
+                {
+                    "template": name,
+                    "message_id": message_id,
+                    "edited": edited,
+                    "attachments": [a[0] for a in done.attachments],
+                },
+            )
+            return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)
+
+    def _check_release(self, staff: Staff, case: Case, subject: str, text: str) -> None:
+        if case.identity_status != IdentityStatus.VERIFIED.value:
+            raise RuleViolation(
+                f"{case.ref}: verify the requester's identity before sending a reply (Art. 12(6))."
+            )
+        if self.policy.four_eyes and case.identity_verified_by == staff.actor:
+            raise RuleViolation(
+                f"{case.ref}: four-eyes rule: you verified the identity, so another "
+                "approver must approve the reply."
+            )
+        if PLACEHOLDER in text or PLACEHOLDER in subject:
+            raise RuleViolation(f"{case.ref}: fill in every {PLACEHOLDER} …]] gap first.")
+        if not text.strip():
+            raise RuleViolation("The reply is empty.")
+
+    def _letter(
+        self, name: str, case: Case, fields: dict[str, Any], subject: str, text: str, edited: bool
+    ) -> tuple[str, str, str | None]:
+        """Unedited: the template rendered from what was done. Edited: staff's words, with
+        the HTML part built from them."""
+        if not edited:
+            try:
+                final = self.letters.render(name, case, **fields)
+            except ValueError as exc:  # e.g. the data found at preview has gone since
+                raise RuleViolation(
+                    f"{case.ref}: the reply cannot be completed ({exc}); prepare it again."
+                ) from None
+            return final.subject, final.text, final.html
+        subject = " ".join(subject.split())
+        if case.ref not in subject:
+            subject = f"{subject} [{case.ref}]"  # intake threads replies by the reference
+        return subject, text, None
+
+    # -- the checklist of systems without a connector ----------------------------------
+    def tick_checklist(
+        self,
+        staff: Staff,
+        key: str,
+        case_id: int,
+        selected: list[str],
+        *,
+        offset: int = 0,
+        size: int | None = None,
+    ) -> Done:
+        """Set the ticked systems of one checkbox group (the checklist's items `offset` to
+        `offset + size`) to `selected`. Each change is an audit event; delivering the same
+        state again changes nothing."""
+        with self._act(staff, key, "tick_checklist", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            items = self.checklist(case)
+            group = {e.source for e in items[offset : None if size is None else offset + size]}
+            unknown = set(selected) - group
+            if unknown:
+                raise RuleViolation(f"{case.ref}: not on the checklist: {', '.join(unknown)}.")
+            before = ticked_sources(session, case.id) & group
+            after = set(selected)
+            for source in sorted(after - before):
+                self._changed(session, case, now, staff, TICKED, {"source": source})
+            for source in sorted(before - after):
+                self._changed(session, case, now, staff, UNTICKED, {"source": source})
+            if before == after:
+                return Done(f"{case.ref}: checklist unchanged.", case.ref, repeated=True)
+            return Done(f"{case.ref}: checklist updated.", case.ref)
