@@ -136,6 +136,19 @@ def export_for_case(
     findings, errors = find_all(sources, person)
     if errors:
         raise FulfilmentError("; ".join(f"{name}: {why}" for name, why in errors.items()))
+    return record_export(session, case, findings, portability=portability, now=now, actor=actor)
+
+
+def record_export(
+    session: Session,
+    case: Case,
+    findings: Findings,
+    *,
+    portability: bool,
+    now: datetime,
+    actor: str,
+) -> dict[str, bytes]:
+    """The export files of `findings`, with the `data_exported` event (counts only)."""
     files = export(findings, portability=portability)
     record_event(
         session,
@@ -184,18 +197,25 @@ def record_erasure(
     """The audit event: per source and table, the action, row count and any reason."""
     failed = any(not r.ok for r in reports)
     action = "erasure_rehearsed" if dry_run else ("erasure_failed" if failed else "data_erased")
-    types = [RequestType(t) for t in case.types]
     record_event(
         session,
         action=action,
         at=now,
         actor=actor,
         case_id=case.id,
-        detail={
-            "sources": [r.as_detail() for r in reports],
-            "checklist": [c.source for c in checklist(sources, types)],
-        },
+        detail=erasure_detail(sources, case, reports),
     )
+
+
+def erasure_detail(
+    sources: DataSources, case: Case, reports: list[ErasureReport]
+) -> dict[str, Any]:
+    """Per source and table: the action, row count and any reason; the checklist's systems."""
+    types = [RequestType(t) for t in case.types]
+    return {
+        "sources": [r.as_detail() for r in reports],
+        "checklist": [c.source for c in checklist(sources, types)],
+    }
 
 
 def erase_for_case(

@@ -1,0 +1,249 @@
+"""What approving a reply does to the data, per right: the `Fulfiller` the desk calls.
+
+- access (Art. 15): every row found is exported (JSON + CSV attachments), and the reply
+  states the purposes, categories and origin (15(1)(a), (b), (g)) of the systems that hold
+  the person's data;
+- portability (Art. 20): the `provided_by_subject` tables, as JSON + CSV;
+- erasure (Art. 17): delete/anonymise/keep per table, one transaction per source; the reply
+  says what was erased and what was kept and why (17(3));
+- marketing opt-out (Art. 21(2)-(3)) and consent withdrawal (7(3)): the address goes on
+  the suppression list, and the reply says so;
+- rectification, restriction, objection: staff work in the systems (the card's checklist);
+  the reply is the confirmation.
+
+Export runs before erasure, so an access-and-erasure request gets its copy first. A source
+that cannot be searched refuses the approval (an access reply missing a system would be
+incomplete; an erasure confirmation would be untrue). Everything is audited by the
+functions in `plan.py` and `suppression.py`: counts and hashes, never values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dsr_bot.cases.fulfiller import (
+    Attachment,
+    ChecklistEntry,
+    Fulfilled,
+    FulfilmentFailed,
+    Prepared,
+)
+from dsr_bot.cases.letters import reply_template
+from dsr_bot.cases.model import RequestType
+from dsr_bot.fulfilment import plan
+from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
+from dsr_bot.fulfilment.sources import DataSources
+from dsr_bot.fulfilment.suppression import suppress
+
+ACCESS, PORTABILITY, ERASURE = "access", "portability", "erasure"
+SUPPRESSING = frozenset({"marketing_optout", "consent_withdrawal"})
+_TEXT = {
+    "sv": {
+        "files": "personuppgifter",
+        "scope": "Direktmarknadsföring: din e-postadress finns nu på vår spärrlista, som inte "
+        "används till något annat",
+        "suppressed": "Vi har också satt din e-postadress ({email}) på vår spärrlista för "
+        "direktmarknadsföring (artikel 21.3 i dataskyddsförordningen), så du får ingen mer "
+        "marknadsföring från oss.",
+        "erased": "Vi har därefter raderat dina personuppgifter (artikel 17): {items}.",
+        "kept": "Vi sparar, och varför: {items}.",
+    },
+    "en": {
+        "files": "personal-data",
+        "scope": "Direct marketing: your e-mail address is now on our suppression list, which "
+        "is used for nothing else",
+        "suppressed": "We have also put your e-mail address ({email}) on our suppression list "
+        "for direct marketing (Article 21(3) GDPR), so you will receive no more marketing "
+        "from us.",
+        "erased": "We have then erased your personal data (Article 17): {items}.",
+        "kept": "What we keep, and why: {items}.",
+    },
+}
+
+
+def _text(language: str) -> dict[str, str]:
+    return _TEXT.get(language, _TEXT["en"])
+
+
+def attachment_names(ref: str, language: str) -> tuple[str, str]:
+    stem = f"{ref}-{_text(language)['files']}"
+    return f"{stem}.json", f"{stem}.csv"
+
+
+class CaseFulfiller:
+    """`cases.fulfiller.Fulfiller` over the configured data sources (may be empty: then
+    only suppression happens, and staff fill in access replies themselves)."""
+
+    def __init__(self, sources: DataSources) -> None:
+        self.sources = sources
+
+    def checklist(self, types: Sequence[str]) -> list[ChecklistEntry]:
+        wanted = [RequestType(t) for t in types]
+        return [
+            ChecklistEntry(i.source, i.instructions, i.recipient)
+            for i in plan.checklist(self.sources, wanted)
+        ]
+
+    def _searches(self, types: set[str]) -> bool:
+        return bool(self.sources.sql) and bool(types & {ACCESS, PORTABILITY, ERASURE})
+
+    # -- before approval --------------------------------------------------------------
+    def prepare(self, case: Any, language: str) -> Prepared:
+        types = set(case.types)
+        fields: dict[str, Any] = {}
+        lines: list[str] = []
+        problems: list[str] = []
+        audit: dict[str, Any] = {}
+        if self._searches(types):
+            person = plan.person_for_case(case)
+            findings, errors = plan.find_all(self.sources, person)
+            problems += [f"{name}: {why}" for name, why in errors.items()]
+            audit["found"] = findings.counts()
+            if types & {ACCESS, PORTABILITY}:
+                portability = ACCESS not in types
+                lines.append(_export_line(findings, portability))
+                fields.update(self._export_fields(case.ref, language, findings, portability))
+            if ERASURE in types:
+                # A rehearsal, not a count: every statement runs and is rolled back, so a
+                # foreign key or trigger that would stop the erasure shows up now.
+                reports = plan.erase_sources(self.sources, person, dry_run=True)
+                audit["erasure"] = [r.as_detail() for r in reports]
+                lines += _erasure_lines(reports)
+                problems += [f"{r.source}: {r.error}" for r in reports if not r.ok]
+                fields.update(self._erasure_fields(case, language, reports))
+        elif types & {ACCESS, PORTABILITY, ERASURE}:
+            lines.append("No SQL data source is configured (DSR_BOT_DATA_SOURCES): do it by hand.")
+        if types & SUPPRESSING:
+            lines.append(
+                f"Suppression list: {case.requester_email} is added on approval (Art. 21(3))."
+            )
+            audit["suppress"] = True
+        fields.update(self._suppression_fields(case, language, extra=fields.get("note")))
+        audit["errors"] = problems
+        return Prepared(fields, tuple(lines), tuple(problems), audit)
+
+    # -- on approval --------------------------------------------------------------------
+    def fulfil(
+        self, session: Session, case: Any, *, language: str, now: datetime, actor: str
+    ) -> Fulfilled:
+        types = set(case.types)
+        fields: dict[str, Any] = {}
+        attachments: tuple[Attachment, ...] = ()
+        if self._searches(types):
+            person = plan.person_for_case(case)
+            if types & {ACCESS, PORTABILITY}:
+                portability = ACCESS not in types
+                findings, errors = plan.find_all(self.sources, person)
+                if errors:
+                    why = "; ".join(f"{name}: {e}" for name, e in errors.items())
+                    raise FulfilmentFailed(
+                        f"{case.ref}: export failed, nothing sent. {why}",
+                        [("export_failed", {"errors": errors})],
+                    )
+                files = plan.record_export(
+                    session, case, findings, portability=portability, now=now, actor=actor
+                )
+                json_name, csv_name = attachment_names(case.ref, language)
+                attachments = (
+                    (json_name, "application/json", files["json"]),
+                    (csv_name, "text/csv", files["csv"]),
+                )
+                fields.update(self._export_fields(case.ref, language, findings, portability))
+            if ERASURE in types:
+                plan.check_erasure_allowed(case)
+                reports = plan.erase_sources(self.sources, person)
+                detail = plan.erasure_detail(self.sources, case, reports)
+                failed = [r for r in reports if not r.ok]
+                if failed:
+                    why = "; ".join(f"{r.source}: {r.error}" for r in failed)
+                    # Audited via FulfilmentFailed: the approval's transaction rolls back.
+                    raise FulfilmentFailed(
+                        f"{case.ref}: erasure failed, no confirmation sent. {why}",
+                        [("erasure_failed", detail)],
+                    )
+                plan.record_erasure(
+                    session, self.sources, case, reports, now=now, actor=actor, dry_run=False
+                )
+                fields.update(self._erasure_fields(case, language, reports))
+        if types & SUPPRESSING and case.requester_email:
+            suppress(session, case.requester_email, case_id=case.id, now=now, actor=actor)
+        fields.update(self._suppression_fields(case, language, extra=fields.get("note")))
+        return Fulfilled(fields, attachments)
+
+    # -- reply fields ------------------------------------------------------------------
+    def _export_fields(
+        self, ref: str, language: str, findings: Findings, portability: bool
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {"attachments": attachment_names(ref, language)}
+        if portability:
+            return fields
+        # Art. 15(1)(a), (b), (g) as they apply to this person: only systems holding data.
+        holding = {t.source for t in findings.tables if t.rows}
+        used = [s for s in self.sources.sql if s.name in holding]
+        fields["purposes"] = tuple(dict.fromkeys(p for s in used for p in s.purposes))
+        fields["categories"] = tuple(dict.fromkeys(c for s in used for c in s.categories))
+        fields["sources"] = tuple(dict.fromkeys(s.origin for s in used if s.origin))
+        return fields
+
+    def _erasure_fields(
+        self, case: Any, language: str, reports: list[ErasureReport]
+    ) -> dict[str, Any]:
+        summary = summarise(reports)
+        erased_in = {r.source for r in reports if any(o.rows for o in r.outcomes)}
+        told = tuple(s.name for s in self.sources.sql if s.recipient and s.name in erased_in)
+        fields: dict[str, Any] = {
+            "erased_summary": summary.erased,
+            "kept_summary": summary.kept,
+            "recipients_told": told,
+        }
+        if _reply_name(case.types) != "erasure_confirmation":
+            text = _text(language)
+            parts = [text["erased"].format(items="; ".join(summary.erased) or "—")]
+            if summary.kept:
+                parts.append(text["kept"].format(items="; ".join(summary.kept)))
+            fields["note"] = " ".join(parts)
+        return fields
+
+    def _suppression_fields(self, case: Any, language: str, extra: str | None) -> dict[str, Any]:
+        types = set(case.types)
+        if not types & SUPPRESSING:
+            return {}
+        text = _text(language)
+        name = _reply_name(case.types)
+        if name == "marketing_optout_confirmation":
+            return {}  # the template says so itself
+        if name == "consent_withdrawal_confirmation":
+            return {"consent_scope": (text["scope"],)}
+        note = text["suppressed"].format(email=case.requester_email)
+        return {"note": f"{extra}\n\n{note}" if extra else note}
+
+
+def _reply_name(types: Sequence[str]) -> str:
+    return reply_template(list(types))
+
+
+def _export_line(findings: Findings, portability: bool) -> str:
+    tables = [t for t in findings.tables if t.provided_by_subject or not portability]
+    rows = sum(len(t.rows) for t in tables)
+    kind = "Portability (provided by the person)" if portability else "Access"
+    per_table = ", ".join(f"{t.source} · {t.table}: {len(t.rows)}" for t in tables if t.rows)
+    return f"{kind}: {rows} row(s) attached as JSON and CSV" + (
+        f" ({per_table})." if per_table else "; nothing found."
+    )
+
+
+def _erasure_lines(reports: list[ErasureReport]) -> list[str]:
+    lines = []
+    for report in reports:
+        for o in report.outcomes:
+            reason = f" ({o.reason})" if o.reason else ""
+            lines.append(
+                f"Erasure · {report.source} · {o.table}: {o.rows} row(s) → {o.action}{reason}"
+            )
+        if report.error:
+            lines.append(f"Erasure · {report.source}: would FAIL and roll back: {report.error}")
+    return lines
