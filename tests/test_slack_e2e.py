@@ -118,7 +118,11 @@ def test_from_mail_to_sent_reply_entirely_in_slack(
     interact(
         slack_api, block_action(APPROVER, "dsr_prepare", card_button(slack_api, "dsr_prepare"))
     )
-    reply_view = slack_api.opened_view("dsr_reply_submit")
+    # Opened at once as "preparing", then filled in once the dry run is done.
+    slack_api.opened_view("dsr_reply_preparing")
+    reply_view = slack_api.wait_for(
+        "views.update", lambda c: c.args["view"]["callback_id"] == "dsr_reply_submit"
+    ).args["view"]
     inputs = {
         b["block_id"]: text_value(b["element"]["initial_value"])
         for b in reply_view["blocks"]

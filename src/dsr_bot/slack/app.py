@@ -84,6 +84,9 @@ class SlackHandlers:
         client: WebClient,
     ) -> None:
         staff = self.staff(user)
+        if action_id == "dsr_checklist":
+            self._checklist(staff, user, body)
+            return
         if "m" in value:  # triage card
             inbound_id = int(value["m"])
             if action_id == "dsr_triage_dismiss":
@@ -107,9 +110,8 @@ class SlackHandlers:
             self._done(simple[action_id](staff, key, case_id))
             return
         if action_id == "dsr_prepare":
-            draft = self.desk.prepare_reply(staff, case_id)
-            with self.factory() as session:
-                view = modals.reply_modal(session.get_one(Case, case_id), draft)
+            self._prepare(staff, case_id, body, client)
+            return
         else:
             builders = {
                 "dsr_verify": ("verify_identity", modals.verify_modal),
@@ -122,6 +124,32 @@ class SlackHandlers:
             with self.factory() as session:
                 view = build(session.get_one(Case, case_id))
         client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    def _prepare(self, staff: Staff, case_id: int, body: dict[str, Any], client: WebClient) -> None:
+        """Open a modal at once, then fill it: the dry run reads the customer systems and may
+        take longer than the 3 s a trigger_id lives."""
+        self.desk.check_allowed(staff, "prepare_reply", case_id)
+        with self.factory() as session:
+            case = session.get_one(Case, case_id)
+        opened = client.views_open(trigger_id=body["trigger_id"], view=modals.preparing_modal(case))
+        view_id = opened["view"]["id"]
+        try:
+            draft = self.desk.prepare_reply(staff, case_id)
+            view = modals.reply_modal(case, draft)
+        except (RuleViolation, ValueError) as exc:
+            view = modals.notice_modal(case, str(exc))
+        client.views_update(view_id=view_id, view=view)
+
+    def _checklist(self, staff: Staff, user: str, body: dict[str, Any]) -> None:
+        action = body["actions"][0]
+        _, case_id, offset = str(action["block_id"]).split(":")
+        selected = [str(o["value"]) for o in action.get("selected_options") or []]
+        # A redelivered click has the same action_ts, hence the same key.
+        key = f"dsr_checklist:{case_id}:{action.get('action_ts', '')}:{user}"
+        done = self.desk.tick_checklist(
+            staff, key, int(case_id), selected, offset=int(offset), size=cards.CHECKBOX_LIMIT
+        )
+        self._done(done)
 
     def _done(self, done: Done) -> None:
         if not done.repeated:
@@ -175,7 +203,7 @@ class SlackHandlers:
             return self.desk.change_types(staff, key, case_id, checked("types"))
         if callback == "dsr_reply_submit":
             return self.desk.approve_and_send_reply(
-                staff, key, case_id, text("subject"), modals.reply_text(values)
+                staff, key, case_id, text("subject"), modals.reply_text(values), meta.get("d")
             )
         if callback == "dsr_extend_submit":
             return self.desk.extend(staff, key, case_id, text("note"))

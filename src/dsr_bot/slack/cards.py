@@ -16,6 +16,7 @@ from typing import Any
 
 from dsr_bot.cases.deadlines import days_left
 from dsr_bot.cases.desk import state_token
+from dsr_bot.cases.fulfiller import ChecklistEntry
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, IdentityStatus
 from dsr_bot.store.tables import Case, Event, InboundMessage
 
@@ -164,8 +165,48 @@ def case_actions(case: Case) -> list[Block]:
     ]
 
 
+# Slack allows at most 10 options in one checkbox group.
+CHECKBOX_LIMIT = 10
+
+
+def checklist_blocks(case: Case, checklist: Sequence[tuple[ChecklistEntry, bool]]) -> list[Block]:
+    """Systems without a connector, ticked off by staff (cases/replying.py `tick_checklist`);
+    Art. 19 recipients are marked, since the reply tells the requester they were told."""
+    if not checklist or CaseStatus(case.status) not in OPEN_STATUSES:
+        return []
+    lines = [
+        f"• *{escape(e.source)}*{' (Art. 19 recipient)' if e.recipient else ''}"
+        + (f": {escape(e.instructions)}" if e.instructions else "")
+        for e, _ in checklist
+    ]
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "text": mrkdwn(
+                "*Checklist* (tick each when done; Send needs all)\n" + "\n".join(lines)
+            ),
+        }
+    ]
+    for n in range(0, len(checklist), CHECKBOX_LIMIT):
+        group = checklist[n : n + CHECKBOX_LIMIT]
+        options = [{"text": plain(e.source, 75), "value": e.source[:150]} for e, _ in group]
+        element: Block = {"type": "checkboxes", "action_id": "dsr_checklist", "options": options}
+        ticked = [o for o, (_, done) in zip(options, group, strict=True) if done]
+        if ticked:
+            element["initial_options"] = ticked
+        blocks.append(
+            {"type": "actions", "block_id": f"dsr_checklist:{case.id}:{n}", "elements": [element]}
+        )
+    return blocks
+
+
 def case_card(
-    case: Case, *, today: date, excerpt: str | None, with_actions: bool = True
+    case: Case,
+    *,
+    today: date,
+    excerpt: str | None,
+    with_actions: bool = True,
+    checklist: Sequence[tuple[ChecklistEntry, bool]] = (),
 ) -> list[Block]:
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"{case.ref} · {case.status.replace('_', ' ')}", 150)},
@@ -174,6 +215,7 @@ def case_card(
     if excerpt:
         blocks.append({"type": "section", "text": plain(excerpt)})
     if with_actions:
+        blocks.extend(checklist_blocks(case, checklist))
         blocks.extend(case_actions(case))
     blocks.append(
         {
@@ -240,7 +282,10 @@ def timeline_text(event: Event) -> str | None:
         "identity_requested": f"{who} asked the requester for ID proof (Art. 12(6)).",
         "types_changed": f"{who} changed the types to {', '.join(d.get('to', []))}.",
         "assigned": f"Assigned to {who}.",
-        "reply_approved": f"Reply ({d.get('template')}) approved by {who}; queued for sending.",
+        "reply_approved": f"Reply ({d.get('template')}) approved by {who}; queued for sending"
+        + (f" with {len(d['attachments'])} attachment(s)." if d.get("attachments") else "."),
+        "checklist_ticked": f"{who} ticked off {escape(str(d.get('source')))}.",
+        "checklist_unticked": f"{who} unticked {escape(str(d.get('source')))}.",
         "deadline_extended": f"{who} extended the deadline to {d.get('extended_due_on')}.",
         "extension_notice_queued": "Extension notice queued to the requester (Art. 12(3)).",
         "rejected": f"Rejected by {who} ({d.get('reason')}); refusal queued (Art. 12(4)).",

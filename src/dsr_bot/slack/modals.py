@@ -14,7 +14,7 @@ from typing import Any
 from dsr_bot.cases.actions import IDENTITY_METHODS, REJECT_REASONS, Draft
 from dsr_bot.cases.desk import state_token
 from dsr_bot.cases.model import ALL_REQUEST_TYPES
-from dsr_bot.slack.cards import TYPE_LABELS, Block, clip, mrkdwn, plain
+from dsr_bot.slack.cards import TYPE_LABELS, Block, clip, escape, mrkdwn, plain
 from dsr_bot.store.tables import Case
 
 INPUT_LIMIT = 3000
@@ -145,11 +145,55 @@ def split_text(text: str, limit: int = INPUT_LIMIT) -> list[str]:
     return parts
 
 
+def preparing_modal(case: Case) -> Block:
+    """Opened at once (a trigger_id lives 3 s), then replaced by the reply modal once the
+    dry run against the customer systems is done."""
+    return _modal(
+        "dsr_reply_preparing",
+        f"Reply {case.ref}"[:24],
+        None,
+        [{"type": "section", "text": mrkdwn(":hourglass_flowing_sand: Preparing the reply…")}],
+        metadata(case),
+    )
+
+
+def notice_modal(case: Case, text: str) -> Block:
+    """Replaces the preparing modal when preparing was refused or failed."""
+    return _modal(
+        "dsr_reply_preparing",
+        f"Reply {case.ref}"[:24],
+        None,
+        [{"type": "section", "text": mrkdwn(f":no_entry: {text}")}],
+        metadata(case),
+    )
+
+
+def dry_run_blocks(draft: Draft) -> list[Block]:
+    """What *Send* will do, before anyone approves it: counts per table, no values."""
+    if not (draft.preview or draft.problems or draft.checklist):
+        return []
+    lines = [f"• {escape(line)}" for line in draft.preview]
+    lines += [f":warning: {escape(p)} — Send will be refused" for p in draft.problems]
+    lines += [
+        f"{':white_check_mark:' if done else ':black_square_button:'} {escape(e.source)}"
+        + (" (Art. 19 recipient)" if e.recipient else "")
+        for e, done in draft.checklist
+    ]
+    return [
+        {"type": "section", "text": mrkdwn("*Dry run: what Send will do*\n" + "\n".join(lines))},
+        {"type": "divider"},
+    ]
+
+
 def reply_modal(case: Case, draft: Draft) -> Block:
     parts = split_text(draft.text)
     if len(parts) > REPLY_PARTS:
         raise ValueError(f"reply for {case.ref} is too long to edit in Slack")
+    meta = json.dumps(
+        {"c": case.id, "v": state_token(case), "d": draft.digest}, separators=(",", ":")
+    )
     blocks: list[Block] = [
+        *dry_run_blocks(draft),
         {
             "type": "section",
             "text": mrkdwn(
@@ -182,7 +226,7 @@ def reply_modal(case: Case, draft: Draft) -> Block:
         blocks.append(
             {"type": "input", "block_id": f"text_{n}", "label": plain(label), "element": element}
         )
-    return _modal("dsr_reply_submit", f"Reply {case.ref}"[:24], "Send", blocks, metadata(case))
+    return _modal("dsr_reply_submit", f"Reply {case.ref}"[:24], "Send", blocks, meta)
 
 
 def reply_text(values: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,7 +10,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dsr_bot.cases.fulfiller import ChecklistEntry
 from dsr_bot.cases.model import Disposition
+from dsr_bot.cases.replying import ticked_sources
 from dsr_bot.slack import cards
 from dsr_bot.store.tables import Case, Event, InboundMessage
 
@@ -33,15 +36,30 @@ def case_request(session: Session, case: Case) -> InboundMessage | None:
     ).scalar_one_or_none()
 
 
+ChecklistFor = Callable[[Sequence[str]], list[ChecklistEntry]]
+
+
 def case_card_args(
-    session: Session, case: Case, *, now: datetime, tz: ZoneInfo, excerpt_mode: str
+    session: Session,
+    case: Case,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    excerpt_mode: str,
+    checklist: ChecklistFor | None = None,
 ) -> dict[str, Any]:
     excerpt = None
     if excerpt_mode != "none":
         excerpt = cards.excerpt_of(request_text(case_request(session, case)), excerpt_mode)
+    items: list[tuple[ChecklistEntry, bool]] = []
+    if checklist is not None:
+        ticked = ticked_sources(session, case.id)
+        items = [(e, e.source in ticked) for e in checklist(case.types)]
     return {
         "text": cards.case_card_text(case),
-        "blocks": cards.case_card(case, today=now.astimezone(tz).date(), excerpt=excerpt),
+        "blocks": cards.case_card(
+            case, today=now.astimezone(tz).date(), excerpt=excerpt, checklist=items
+        ),
     }
 
 

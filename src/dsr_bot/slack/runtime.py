@@ -30,6 +30,8 @@ from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.service import CasePolicy
 from dsr_bot.config import ConfigError, Settings, env_name
+from dsr_bot.fulfilment.approval import CaseFulfiller
+from dsr_bot.fulfilment.sources import DataSourceError, DataSources, load_data_sources
 from dsr_bot.replies import ReplyRenderer
 from dsr_bot.slack.app import SlackHandlers, register
 from dsr_bot.slack.approvers import Approvers
@@ -178,6 +180,17 @@ def check_settings(settings: Settings) -> None:
         )
 
 
+def data_sources(settings: Settings) -> DataSources:
+    """The data-source file, read once at start; none configured means no SQL systems
+    (approval still puts opt-outs on the suppression list)."""
+    if settings.data_sources is None:
+        return DataSources()
+    try:
+        return load_data_sources(settings.data_sources)
+    except DataSourceError as exc:
+        raise ConfigError(f"{env_name('data_sources')}: {exc}") from None
+
+
 def attach_slack(app: App, *, retry_backoff: float = 0.5) -> SlackRuntime | None:
     """Register the Slack listener and transport on `app`; None if Slack is not configured."""
     settings = app.settings
@@ -193,10 +206,16 @@ def attach_slack(app: App, *, retry_backoff: float = 0.5) -> SlackRuntime | None
         ReplyRenderer(controller), settings.mail_from or "", controller.name, settings.timezone
     )
     notifier = SlackNotifier(settings.slack_channel or "")
-    desk = StaffDesk(app.factory, policy, app.clock, letters, [notifier])
+    fulfiller = CaseFulfiller(data_sources(settings))
+    desk = StaffDesk(app.factory, policy, app.clock, letters, [notifier], fulfiller)
     app.intake.listeners.append(notifier)
     app.transports["slack"] = SlackTransport(
-        client, app.factory, clock=app.clock, tz=settings.tz, excerpt_mode=settings.slack_excerpt
+        client,
+        app.factory,
+        clock=app.clock,
+        tz=settings.tz,
+        excerpt_mode=settings.slack_excerpt,
+        checklist=fulfiller.checklist,
     )
     bolt = BoltApp(
         token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,

@@ -55,7 +55,9 @@ class SlackTransport:
         clock: Callable[[], datetime],
         tz: ZoneInfo,
         excerpt_mode: str = "excerpt",
+        checklist: render.ChecklistFor | None = None,
     ) -> None:
+        self.checklist = checklist
         self.client = client
         self.factory = factory
         self.clock = clock
@@ -99,7 +101,12 @@ class SlackTransport:
                     raise PermanentFailure(f"case {item.case_id} is gone")
                 args.update(
                     render.case_card_args(
-                        session, case, now=self.clock(), tz=self.tz, excerpt_mode=self.excerpt_mode
+                        session,
+                        case,
+                        now=self.clock(),
+                        tz=self.tz,
+                        excerpt_mode=self.excerpt_mode,
+                        checklist=self.checklist,
                     )
                 )
                 if case.slack_ts:  # posted before (or a retry after a crash): update in place
