@@ -390,6 +390,7 @@ def test_erasure_only_after_approval_and_the_checklist_with_a_true_confirmation(
         "invoices": ("keep", 1),
     }
     assert erased.actor == f"slack:{APPROVER}"
+    assert desk.slack.rejected == []  # the card with its checklist and every modal were valid
 
 
 def test_a_failed_erasure_rolls_back_is_reported_and_sends_nothing(
@@ -452,15 +453,42 @@ def test_opt_out_lists_the_address_at_approval_and_not_before(
         server.stop()
 
 
-# -- rectification (Art. 16, 19) ----------------------------------------------------------
-def test_rectification_confirms_and_names_the_recipient_ticked_off(
-    desk: Desk, smtp_sink: Any
+# -- rectification (Art. 16), restriction (Art. 18), objection (Art. 21(1)) ---------------
+@pytest.mark.parametrize(
+    ("types", "subject", "checklist"),
+    [
+        ("rectification", "rättat", True),
+        ("restriction", "begränsat", True),
+        ("objection", "invändning", False),
+    ],
+)
+def test_confirmations_name_the_recipients_ticked_off_and_touch_no_data(
+    desk: Desk, smtp_sink: Any, types: str, subject: str, checklist: bool
 ) -> None:
     before = desk.snapshot()
-    desk.receive("Fel telefonnummer [rectification]")
+    desk.receive(f"Ärende [{types}]")
+    desk.verify()
+    if checklist:  # Art. 19: the parent company's CRM must be told of the correction
+        desk.tick(CRM)
+    assert "errors" not in desk.send(desk.prepare())
+    mail = reply_mail(smtp_sink)
+    assert subject in mail["Subject"]
+    assert (CRM in mail.get_body(("plain",)).get_content()) is checklist
+    assert desk.snapshot() == before  # staff work in the systems; we touched nothing
+
+
+# -- several rights in one request ---------------------------------------------------------
+def test_access_then_erasure_then_opt_out_in_one_approval(desk: Desk, smtp_sink: Any) -> None:
+    desk.receive("Allt [access,erasure,marketing_optout]")
     desk.verify()
     desk.tick(CRM)
     assert "errors" not in desk.send(desk.prepare())
     mail = reply_mail(smtp_sink)
-    assert "rättat" in mail["Subject"] and CRM in mail.get_body(("plain",)).get_content()
-    assert desk.snapshot() == before  # staff corrected by hand; we touched nothing
+    [export] = [v for k, v in attachments(mail).items() if k.endswith(".json")]
+    rows = {s["table"]: s["rows"] for s in json.loads(export)["sources"]}
+    assert rows["customers"][0]["email"] == ANNA  # the copy was made before the erasure
+    assert desk.snapshot()["customers"][0]["email"] is None
+    body = mail.get_body(("plain",)).get_content()
+    assert "raderat dina personuppgifter" in body and "spärrlista" in body
+    with desk.app.factory() as session:
+        assert is_suppressed(session, ANNA)
