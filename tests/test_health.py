@@ -190,3 +190,22 @@ def test_port_in_use_is_a_configuration_error():
             health.HealthServer("127.0.0.1", first.port, health.Readiness())
     finally:
         first.stop()
+
+
+def test_standby_instance_reports_imap_as_standby(mailbox, smtp_sink, bot: Bot):
+    app = build_app(settings_for(bot, http_port=free_port()))
+    server = health.start_for(app)  # not the leader: no watcher of its own
+    assert server is not None
+    try:
+        status, body = ready(server.url)
+        assert status == 200
+        assert body["checks"]["imap"] == {
+            "ok": True,
+            "detail": "standby: the leader instance watches the mailbox",
+        }
+        watcher = MailboxWatcher(app)  # elected: the leader swaps in the real check
+        server.readiness.register("imap", health.imap_check(watcher))
+        status, body = ready(server.url)
+        assert status == 503 and body["checks"]["imap"]["ok"] is False  # not connected yet
+    finally:
+        server.stop()

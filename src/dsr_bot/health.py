@@ -267,20 +267,27 @@ def _handler_for(routes: dict[str, RouteHandler]) -> type[BaseHTTPRequestHandler
     return Handler
 
 
+def standby_check() -> CheckResult:
+    """IMAP on an instance that is not the leader: another instance watches the mailbox."""
+    return CheckResult(True, "standby: the leader instance watches the mailbox")
+
+
 def start_for(
-    app: App, watcher: MailboxWatcher, readiness: Readiness | None = None
+    app: App, watcher: MailboxWatcher | None = None, readiness: Readiness | None = None
 ) -> HealthServer | None:
     """Start the endpoint for `dsr-bot run` if `DSR_BOT_HTTP_PORT` is set; else None.
 
-    `readiness` may already hold checks registered by other components (Slack); the
-    database, IMAP and outbox checks are added here.
+    `readiness` may already hold checks registered by other components (Slack); database,
+    IMAP and outbox checks are added here. Without a `watcher` (a standby instance) the IMAP
+    check reports standby; the leader swaps in `imap_check(watcher)` when elected:
+    `server.readiness.register("imap", health.imap_check(watcher))`.
     """
     settings = app.settings
     if settings.http_port is None:
         return None
     readiness = readiness or Readiness()
     readiness.register("database", database_check(app.engine))
-    readiness.register("imap", imap_check(watcher))
+    readiness.register("imap", imap_check(watcher) if watcher is not None else standby_check)
     readiness.register("outbox", outbox_check(lambda: app.outbox().backlog(), app.clock))
     collector = metrics.DatabaseCollector(app.factory, timezone=settings.timezone, clock=app.clock)
     server = HealthServer(

@@ -25,12 +25,15 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
+
+# `*_created` series double the output and no alert uses them.
+disable_created_metrics()
 
 # One registry for the process, not prometheus_client's global one: tests and embedders can
 # read it without the default process/platform collectors, and nothing else writes to it.
