@@ -41,9 +41,13 @@ def assert_sane(msg: ParsedMessage) -> None:
     for body in (msg.text, msg.new_text):
         assert isinstance(body, str) and "\x00" not in body and "\r" not in body
         assert len(body) <= MAX_TEXT_CHARS
-    assert all(isinstance(a, Attachment) and a.size >= 0 for a in msg.attachments)
+    for attachment in msg.attachments:
+        assert isinstance(attachment, Attachment) and attachment.size >= 0
+        assert not set(attachment.filename or "") & {"\r", "\n", "\x00"}
     assert set(msg.headers) <= set(LOOP_HEADERS)
     assert all(isinstance(w, str) for w in msg.warnings)
+    # The catch-all in parse_message keeps production safe; in tests it would hide bugs.
+    assert not any(w.startswith("parser failed") for w in msg.warnings)
     assert isinstance(msg.ok, bool) and isinstance(msg.is_delivery_report, bool)
 
 
@@ -241,6 +245,16 @@ EDGE_CASES = [
         "date in another zone",
         msg("From: a@b.se\nDate: Mon, 3 Mar 2025 10:00:00 -0500"),
         {"date": datetime(2025, 3, 3, 15, tzinfo=UTC)},
+    ),
+    (
+        "CR/LF/NUL hidden in encoded-words",
+        msg("From: =?utf-8?B?QW5uYQ0KQmNjOiB4QHkuc2UA?= <a@b.se>\nSubject: =?utf-8?Q?a=0D=0Ab?="),
+        {"sender_name": "Anna Bcc: x@y.se", "subject": "a b"},
+    ),
+    (
+        "param stub that crashes policy.default (IndexError in get_parameter, 3.11)",
+        msg("From: a@b.se\nContent-Type: text/plain; charset*"),
+        {"ok": True, "text": "Hej", "warnings~": "default policy"},
     ),
     (
         "garbage date",

@@ -15,7 +15,14 @@ from itertools import islice
 from typing import TypeVar
 
 from dsr_bot.mail import quoting
-from dsr_bot.mail.decode import clean_text, decode_bytes, decode_words, header_text, lenient_base64
+from dsr_bot.mail.decode import (
+    clean_text,
+    decode_bytes,
+    decode_words,
+    header_text,
+    lenient_base64,
+    one_line,
+)
 
 MAX_TEXT_CHARS = 1_000_000  # a request is a few kB; more is pasted logs or an attack
 MAX_TEXT_PART_CHARS = 2_000_000  # encoded characters decoded per text part
@@ -158,7 +165,7 @@ def walk(part: Message, depth: int, body: Body) -> None:
     ctype = safe(part.get_content_type, "text/plain").lower()
     body.report_part |= ctype in REPORT_TYPES
     filename = safe(part.get_filename, None)
-    filename = decode_words(str(filename), body.warnings)[:255] if filename else None
+    filename = one_line(decode_words(str(filename), body.warnings))[:255] if filename else None
     if _is_attachment(part, ctype, filename):
         body.attachments.append(Attachment(filename, ctype, _payload_size(part)))
     elif not part.is_multipart():

@@ -103,6 +103,12 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def one_line(text: str) -> str:
+    """Decoded header text for display: encoded-words may hide CR, LF or NUL (header
+    injection into our reply or a Slack card), so they go here, after decoding."""
+    return clean_text(text).replace("\n", " ").strip()
+
+
 def header_text(raw: str) -> str:
     """A raw header value unfolded (RFC 5322 sect. 2.2.3), 8-bit octets decoded, one line."""
     raw = raw[:MAX_HEADER_CHARS]

@@ -30,6 +30,7 @@ from dsr_bot.mail.decode import (
     guess_decode,
     header_text,
     msg_ids,
+    one_line,
     valid_address,
 )
 
@@ -122,7 +123,7 @@ def _mailbox(value: str, warnings: list[str], what: str) -> tuple[str | None, st
         return None, None
     for name, addr in safe(lambda: getaddresses([value]), []):
         if valid_address(addr):
-            name = decode_words(name, warnings).strip().strip('"').strip()
+            name = one_line(decode_words(name, warnings)).strip('"').strip()
             return addr.lower(), name or None
     warnings.append(f"{what} header has no usable address")
     return None, None
@@ -158,7 +159,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     def first(name: str) -> str:
         return found.get(name, [""])[0]
 
-    subject = clean_text(decode_words(first("subject"), warnings)).replace("\n", " ")[:998]
+    subject = one_line(decode_words(first("subject"), warnings))[:998]
     sender_email, sender_name = _mailbox(first("from"), warnings, "From")
     if "from" not in found:
         warnings.append("no From header")
