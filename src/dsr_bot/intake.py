@@ -243,7 +243,8 @@ class Intake:
             )
             return finish(Disposition.REPLY, f"threaded by {matched_by}", case)
 
-        result = self._classifier.classify(msg.subject, msg.new_text)
+        # A bare forward has no new text of its own; then the forwarded text is all we have.
+        result = self._classifier.classify(msg.subject, msg.new_text.strip() or msg.text)
         row.language = result.language
         row.labels = [str(label) for label in result.labels]
         row.scores = result.scores
