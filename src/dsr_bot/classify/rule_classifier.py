@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dsr_bot.cases.model import Classification
 from dsr_bot.classify.language import detect_language
-from dsr_bot.classify.rules import rule_hits
+from dsr_bot.classify.rules import rule_evidence
 from dsr_bot.classify.scoring import check_thresholds, decide
 
 # A named right is strong evidence but not proof (a forwarded newsletter may quote
 # "unsubscribe"); 0.9 keeps it above the default threshold and below certainty.
 RULE_SCORE = 0.9
+# A right only named (weak evidence) lands in the review band: a person looks, nothing is
+# dropped and nothing is answered automatically.
+WEAK_SCORE = 0.35
 
 
 class RuleClassifier:
@@ -21,7 +24,8 @@ class RuleClassifier:
         self.review_low = review_low
 
     def classify(self, subject: str, text: str) -> Classification:
-        hits = rule_hits(subject or "", text or "")
-        scores = {label.value: RULE_SCORE for label in hits}
+        evidence = rule_evidence(subject or "", text or "")
+        scores = {label.value: WEAK_SCORE for label in evidence.weak}
+        scores.update({label.value: RULE_SCORE for label in evidence.strong})
         language = detect_language(f"{subject or ''}\n{text or ''}")
         return decide(scores, language, self.threshold, self.review_low)

@@ -2,16 +2,21 @@
 
 Two uses: the fallback classifier when no trained model ships (so intake works from day one),
 and evidence combined with the statistical model for explicit wording the corpus may not
-cover ("enligt artikel 15", "avregistrera mig", "unsubscribe"). Patterns run on lower-cased
-text and are deliberately about the writer's own request ("radera mina uppgifter"), not about
-GDPR in general, because vendor pitches and newsletters talk about GDPR all the time.
+cover ("enligt artikel 15", "avregistrera mig", "wipe my details"). Patterns run on the
+lower-cased subject and the writer's own words (`own_words`: no quoted history, no newsletter
+footer). They come in two strengths: STRONG phrases are the writer asking ("radera mina
+uppgifter", "unsubscribe me"); WEAK ones only name the right ("registerutdrag", "artikel 17",
+"profilering"), which vendor pitches, webinar invitations and newsletters do all the time,
+so a weak hit alone never makes a request.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from dsr_bot.cases.model import RequestType
+from dsr_bot.classify.own_words import own_words
 
 _ART = r"(?:art(?:ikel|icle|\.)?|artikkel)\s*"
 _ME = r"(?:mig|mej|me|meg|my|mina|mine|mitt|min|mit)"
@@ -33,6 +38,8 @@ _MY_STUFF = (
     r"oplysning\w*|personopplysning\w*|personoplysning\w*|personuppgifter\w*)"
     r"|(?:allt?|alle|everything|all|alt)\s+(?:ni har |you have |dere har |i har )?"
     r"(?:om|about|on|of) (?:mig|mej|me|meg)"
+    r"|(?:spår|uppgift\w*|info\w*|data|details|traces?|record\w*|opplysning\w*|oplysning\w*) "
+    r"(?:av|om|on|of|about) (?:mig|mej|me|meg)\b"
     r"|it all\b|them all\b|all of it|everything\b|allt(?:ihop)?\b|alltihop|alt sammen|det hele"
     r"|(?:me|mig|mej|meg) (?:from|ur|från|fra) (?:your|era|er|deres|jeres) "
     r"(?:system\w*|database\w*|register\w*|records|crm|kundregister\w*)"
@@ -41,7 +48,8 @@ _ERASE_VERBS = (
     r"delet|eras|wipe|purge|destroy|scrub|get rid of|remove|radera|ta bort|plocka\w* bort|"
     r"plockar bort|stryk|makuler|utplåna|rensa|förstör|slett|slet|fjern|gallra"
 )
-_STOP_VERBS = r"stop|quit|cease|sluta|slutt|stopp|hold op med|lad være med"
+# Lookaheads keep reports ("Sven har slutat, hans mejl...") from reading as requests.
+_STOP_VERBS = r"stop(?!ped)|quit|cease|sluta(?!t)|slutt(?!et)|stopp|hold op med|lad være med"
 _MARKETING_THINGS = (
     r"e?-?mail\w*|emails|newsletter\w*|nyhetsbrev\w*|utskick\w*|mailing\w*|marketing|"
     r"offers|erbjudanden|reklam\w*|promotion\w*|brochure\w*|katalog\w*|julkort|sms|"
@@ -61,80 +69,198 @@ def _rx(*parts: str) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in parts) + ")")
 
 
-# Each right: patterns that by themselves make a request of that type.
-PATTERNS: dict[RequestType, re.Pattern[str]] = {
+_FIRST = r"(?:jag|i|vi|we|jeg)\s+(?:\w+\s+){0,3}?"
+# Negated or announced deletion ("radera dem inte", "please don't delete", "you are about to
+# delete"): typical of restriction requests (Art. 18(1)(b)-(c)), so no erasure evidence.
+_NOT_DELETING = re.compile(
+    r"\b(?:(?:don't|do not|not|inte|ikke|ej)\s+(?:\w+\s+){0,2}?(?:delete|erase|radera|slett|slet)"
+    r"|(?:delete|erase|radera|slett|slet)\s+(?:\w+\s+){0,2}?(?:inte|ikke|not)\b"
+    r"|about to delete|tänker radera|planerar att radera|ska radera|(?:will|going to) delete"
+    r"|(?:har|have|has|ni|you)\s(?:\w+\s){0,2}?(?:raderat|deleted|erased|removed|tagit bort))"
+)
+
+_WRONG_SV = (
+    r"(?:adress|namn|uppgift|telefonnummer|personnummer|titel|efternamn|födelse\w*|"
+    r"mejladress|e-?postadress|mobilnummer|yrkestitel)"
+)
+_WRONG_EN = r"(?:name|surname|address|data|information|details|phone|title|email|date)\w*"
+
+# STRONG: the writer asks for the right in their own words ("radera mina uppgifter",
+# "unsubscribe me", "jag återkallar mitt samtycke"). Enough on its own.
+STRONG: dict[RequestType, re.Pattern[str]] = {
     RequestType.ACCESS: _rx(
-        _ART + r"15\b",
-        r"registerutdrag",
-        r"(?:subject )?access request\b",
-        r"dsar\b",
-        r"sar\b",
+        r"(?:begär|begära|vill ha|önskar|få|beställa|kräver)\s+(?:\w+\s+)?registerutdrag",
+        r"registerutdrag (?:på|om|över) (?:mig|mej)",
+        r"subject access request\b",
         r"vilka (?:person)?uppgifter (?:ni|du|företaget) (?:har|behandlar|lagrar|sparar)",
-        r"vad (?:har ni|ni har) (?:för uppgifter|sparat|lagrat)",
-        r"copy of (?:all )?(?:the )?(?:my )?(?:personal )?(?:data|information)\b",
-        r"what (?:personal )?(?:data|information) (?:do )?you (?:hold|have|store|keep|process)",
-        r"innsyn\b",
-        r"indsigt\b",
+        r"vad (?:har ni|ni har) (?:för (?:person)?uppgifter|sparat|lagrat|registrerat|om mig)",
+        r"(?:send|give|provide|request|receive|get|like|want) (?:me )?(?:with )?(?:a |an )?"
+        r"(?:full |complete )?copy of (?:all )?(?:the )?(?:my )?(?:personal )?"
+        r"(?:data|information|info|records)",
+        r"what (?:personal )?(?:data|information|info) (?:do )?you "
+        r"(?:hold|have|store|keep|process)",
+        r"what (?:do you|you) (?:have|hold|keep|store|know) (?:on|about) me\b",
+        r"(?:where|how) did you get (?:hold of )?my",
+        r"(?:varifrån|var) (?:har|fick) ni (?:\w+ ){0,2}?(?:mina|mitt|min)\b",
         r"kopia (?:på|av) (?:alla )?(?:mina )?(?:person)?uppgifter",
+        r"(?:ber om|be om|krever|begjærer|anmoder om|ønsker|vil have|vil ha) (?:\w+ )?"
+        r"(?:innsyn|indsigt)",
+        r"hva har dere (?:lagret|registrert) om meg|hvad har i (?:gemt|registreret) om mig",
     ),
     RequestType.ERASURE: _rx(
-        _ART + r"17\b",
-        r"radera\w* (?:alla )?" + _ME + r"?\s*" + _DATA,
-        r"radera\w* (?:mig|mej|allt om mig)",
-        r"glömd\w*\b",
-        r"right to (?:be forgotten|erasure)",
+        r"radera(?:r|s|d)? (?:alla )?" + _ME + r"?\s*" + _DATA,
+        r"radera(?:r|s|d)? (?:mig|mej|allt om mig)",
+        r"glöm (?:bort )?(?:mig|mej)|glömmer (?:bort )?(?:mig|att jag)|forget (?:about )?me\b|"
+        r"glem (?:mig|meg)\b",
+        r"(?:exercise|invoke|use) my right to (?:be forgotten|erasure)",
+        r"(?:utnyttja|använda|åberopa) (?:min )?rätt (?:att bli glömd|till radering)",
         r"(?:delete|erase) (?:all )?(?:of )?(?:my|me\b)",
         r"slett\w* (?:alle )?" + _ME,
         r"slet (?:alle )?" + _ME,
-        r"(?:deletion|erasure) request\b",
         _near(_ERASE_VERBS, _MY_STUFF),
-        r"(?:close|shut|deactivate|avsluta|stäng|radera|delete) (?:down )?(?:my|mitt|min) "
+        r"(?:close|shut|deactivate|avsluta|stäng|radera|delete) (?:down |ner )?(?:my|mitt|min) "
         r"(?:\w+ )?(?:account|login|konto|profil)",
-        r"forget (?:about )?me\b",
+    ),
+    RequestType.RECTIFICATION: _rx(
+        r"(?:begär|begära|vill ha) rättelse",
+        r"rätta\w* (?:mitt|min|mina|uppgift|det|detta|dem|adress|namn)",
+        r"(?:ni har|har ni|står|är|registrerat)\s(?:\w+\s){0,4}?(?:fel|felaktiga?)\s" + _WRONG_SV,
+        r"(?:min|mitt|mina) (?:\w+ )?" + _WRONG_SV + r" (?:är|stämmer) (?:fel|inte)",
+        r"korrigera (?:mitt|min|mina|det|detta|uppgift)",
+        r"(?:correct|update|change|fix) (?:my|the|your) (?:\w+ )?(?:name|address|email|phone|"
+        r"details|data|surname|title|record)",
+        r"(?:you have|you've got|your records have|you hold|is|are)\s(?:\w+\s){0,3}?"
+        r"(?:wrong|incorrect|inaccurate|outdated)\b",
+        r"(?:my|the) (?:\w+ )?" + _WRONG_EN + r" (?:is|are) (?:wrong|incorrect|outdated)",
+        r"(?:name|surname) (?:is )?(?:spelled|spelt|wrong)",
+        r"(?:stavar|stavat) (?:mitt )?(?:namn )?fel",
+        r"\bret(?:t)? (?:det|opp|venligst)",
+    ),
+    RequestType.RESTRICTION: _rx(
+        r"begränsa (?:behandlingen|er behandling)",
+        r"(?:begär|begära) begränsning",
+        r"restrict (?:the )?processing",
+        r"frys\w* (?:mina|mitt|allt|behandling)",
+        r"freeze (?:my|everything|all)",
+        r"spärra mina (?:person)?uppgifter",
+    ),
+    RequestType.PORTABILITY: _rx(
+        r"maskinläsbar\w*",
+        r"machine[- ]readable",
+        r"maskinlesbar\w*|maskinlæsbar\w*",
+        r"flytt\w* (?:mina|min) (?:data|uppgifter)",
+        r"transfer (?:my|the) data\b",
+        r"export (?:all )?(?:of )?my data|exportera (?:min|mina|all min)",
+    ),
+    RequestType.OBJECTION: _rx(
+        r"invänd\w* mot\b",
+        r"(?:i|we) (?:hereby |strongly )?object\b",
+        r"object to (?:the|your|you|my|this|any|being)\b",
+        r"motsätter mig\b",
+        r"protest\w* mot\b",
+        r"gør indsigelse\b",
+    ),
+    RequestType.MARKETING_OPTOUT: _rx(
+        r"avregistrera (?:mig|mej|oss|min|mitt|adress)",
+        r"avanmäl (?:mig|mej)",
+        r"unsubscribe (?:me|us|my|this|from|pls|please)\b|please unsubscribe",
+        # The whole line is the word: a reply typed on a phone. A newsletter's own footer link
+        # with the same word has been removed by `own_words` before this runs.
+        r"(?m:^)(?:please |pls )?(?:unsubscribe|unsub|avregistrera|avregistrering|avanmälan|"
+        r"afmeld|afmeld mig|meld av|stopp|opt out)\W*(?m:$)",
+        r"opt (?:me )?out of",
+        r"(?:sluta|slutar) (?:skicka|ringa|maila|mejla)",
+        r"inte (?:längre )?(?:få|ha|ta emot) (?:några |fler |era )?"
+        r"(?:nyhetsbrev|utskick|reklam|erbjudanden|mejl|mail|sms|kataloger)",
+        r"stop (?:sending|emailing|calling|contacting)",
+        r"no (?:more )?(?:marketing|newsletters|sales calls|promotional|promotions|offers)",
+        r"(?:inga|no) (?:fler |more )?(?:erbjudanden|utskick|nyhetsbrev|sms|newsletters|emails|"
+        r"invitations|invites|brochures|catalogues|reklam)",
+        r"vill slippa (?:\w+ ){0,2}?(?:mejl|mail|utskick|reklam|erbjudanden|samtal|sms|"
+        r"nyhetsbrev|kampanj|katalog|inbjudningar)",
+        r"nej tack till (?:fler )?(?:erbjudanden|reklam|utskick)",
+        r"meld\w* (?:meg|mig) (?:av|ud|fra)",
+        _near(_STOP_VERBS, _MARKETING_THINGS, gap=4),
+        r"(?:take|get|remove) me off (?:\w+ )?(?:your |the |this |all )?(?:\w+ )?(?:list|mailing)",
+        r"remove me from (?:\w+ )?(?:your |the |this |all )?(?:\w+ )?(?:list|mailing|newsletter)",
+        r"(?:ta bort|plocka bort|stryk|ta) (?:mig|mej|mitt \w+) (?:\w+ ){0,2}?(?:från|ur) "
+        r"(?:\w+ )?(?:list\w*|utskick\w*|nyhetsbrev\w*|sändlist\w*|ringlist\w*|register)",
+        r"(?:don't|do not|no longer) (?:want|wish) (?:to (?:receive|get|be contacted)|any more)",
+        r"ta meg (?:ut|bort) (?:av|fra)",
+        r"fjern (?:meg|mig) fra (?:\w+ )?(?:e-?post)?list",
+    ),
+    RequestType.CONSENT_WITHDRAWAL: _rx(
+        r"återkalla(?:r|s)? (?:härmed )?(?:mitt |mina |mit |min |samtliga |alla )?"
+        r"(?:samtycke|samtycken)",
+        r"(?:drar tillbaka|tar tillbaka) (?:mitt )?(?:samtycke|godkännande|tillstånd|ja)",
+        r"samtycke\w* (?:återkallas|dras tillbaka|upphör|gäller inte)",
+        r"withdraw\w* (?:my |all |any |the )?(?:consent|permission)",
+        r"revok\w* (?:my |that |the )?(?:consent|permission)",
+        r"take back my (?:consent|permission)",
+        r"trekk\w* (?:tilbake )?(?:mitt )?samtykke",
+        r"tilbakekall\w* (?:mitt )?samtykke",
+        r"trække\w* (?:mit )?samtykke",
+        r"no longer consent\b",
+        _FIRST + r"(?:" + _CONSENT_VERBS + r")\w*(?:\W+\w+){0,4}?\W+(?:" + _CONSENT + r")",
+        r"(?:samtycker|samtykker) (?:\w+ )?(?:inte|ikke) (?:längre|lenger|længere)",
+        r"no longer (?:agree|consent)\b",
+        r"(?:don't|do not) consent to (?:you|your|the use|being|receiving|this processing)",
+    ),
+}
+
+# WEAK: the right's name or topic without the writer clearly asking ("registerutdrag",
+# "artikel 17", "unsubscribe", "profilering"). Vendor pitches, webinar invitations and
+# students' questions are full of these, so they only back a label the model already half
+# believes (see SpacyClassifier) and on their own only send a mail to review.
+WEAK: dict[RequestType, re.Pattern[str]] = {
+    RequestType.ACCESS: _rx(
+        _ART + r"15\b",
+        r"registerutdrag",
+        r"access request\b",
+        r"dsar\b",
+        r"sar\b",
+        r"innsyn\b",
+        r"indsigt\b",
+        r"copy of (?:my|all my) (?:personal )?data",
+    ),
+    RequestType.ERASURE: _rx(
+        _ART + r"17\b",
+        r"glömd\w*\b",
+        r"right to (?:be forgotten|erasure)",
+        r"(?:deletion|erasure) request\b",
+        r"radering\b",
     ),
     RequestType.RECTIFICATION: _rx(
         _ART + r"16\b",
         r"rättelse\b",
-        r"rätta\w* (?:mitt|min|mina|uppgift)",
-        r"(?:felaktig|fel) (?:adress|namn|uppgift|telefonnummer|personnummer)",
         r"korriger\w*",
         r"rectif\w*",
-        r"(?:correct|update|change) (?:my|the) (?:name|address|email|phone|details|data)",
-        r"(?:incorrect|wrong|inaccurate|outdated) (?:name|address|data|information|details)",
         r"retting\b",
         r"berigtig\w*",
+        r"(?:incorrect|wrong|inaccurate|outdated) " + _WRONG_EN,
+        r"(?:felaktig|fel) " + _WRONG_SV,
     ),
     RequestType.RESTRICTION: _rx(
         _ART + r"18\b",
         r"begränsning av (?:behandling|behandlingen)",
-        r"begränsa (?:behandlingen|er behandling)",
-        r"restrict(?:ion of)? (?:the )?processing",
+        r"restriction of (?:the )?processing",
         r"begrensning av behandling",
         r"begrænsning af behandling",
-        r"frys\w* (?:mina|mitt|behandling)",
     ),
     RequestType.PORTABILITY: _rx(
         _ART + r"20\b",
         r"dataportabilitet\w*",
         r"portab\w*",
-        r"maskinläsbar\w*",
-        r"machine[- ]readable",
         r"(?:json|csv)\b",
-        r"flytt\w* (?:mina|min) (?:data|uppgifter)",
-        r"transfer (?:my|the) data\b",
     ),
     RequestType.OBJECTION: _rx(
         _ART + r"21\s*(?:\(1\)|1\b|punkt 1)",
-        r"invänd\w* mot\b",
-        r"object(?:ion)? to\b",
-        r"motsätter mig\b",
         r"profilering\w*",
         r"profiling\b",
         r"berättigat intresse",
         r"legitimate interest",
-        r"protest\w* mot\b",
-        r"gør indsigelse\b",
         r"protestere\w*",
+        r"objection to\b",
     ),
     RequestType.MARKETING_OPTOUT: _rx(
         _ART + r"21\s*(?:\(2\)|\(3\)|2\b|3\b)",
@@ -142,40 +268,15 @@ PATTERNS: dict[RequestType, re.Pattern[str]] = {
         r"avanmäl\w*",
         r"unsubscribe\w*",
         r"opt[- ]?out\b",
-        r"(?:sluta|slutar) (?:skicka|ringa|maila|mejla)",
-        r"inte (?:längre )?(?:få|ha|ta emot) (?:några |fler )?"
-        r"(?:nyhetsbrev|utskick|reklam|erbjudanden|mejl|mail|sms)",
-        r"stop (?:sending|emailing|calling|contacting)",
-        r"no (?:more )?(?:marketing|newsletters|sales calls|promotional)",
-        r"remove me from (?:your|the) (?:mailing|email|marketing|newsletter)",
-        r"spärr\w* (?:mot )?(?:direkt)?(?:marknadsföring|reklam)",
-        r"meld\w* (?:meg|mig) (?:av|ud|fra)",
         r"nix\b",
         r"direktmarknadsföring\b",
         r"direct marketing\b",
-        _near(_STOP_VERBS, _MARKETING_THINGS, gap=4),
-        r"(?:take|get|remove) me off (?:\w+ )?(?:your |the |this |all )?(?:\w+ )?(?:list|mailing)",
-        r"remove me from (?:\w+ )?(?:your |the |this |all )?(?:\w+ )?(?:list|mailing)",
-        r"(?:ta bort|plocka bort|stryk) (?:mig|mej|mitt \w+) (?:\w+ ){0,2}?(?:från|ur) "
-        r"(?:\w+ )?(?:list\w*|utskick\w*|nyhetsbrev\w*|sändlist\w*|ringlist\w*|register)",
+        r"afmeld\w*",
         r"(?:vill|önskar) inte (?:längre )?(?:ha|få|bli kontaktad)",
-        r"(?:don't|do not|no longer) (?:want|wish) (?:to (?:receive|get|be contacted)|any more)",
-        r"ta meg (?:ut|bort) (?:av|fra)",
     ),
     RequestType.CONSENT_WITHDRAWAL: _rx(
         _ART + r"7\s*(?:\(3\)|\.3|3\b)",
-        r"återkall\w* (?:mitt |mina |mit |min )?(?:samtycke|samtycken)",
-        r"(?:drar tillbaka|tar tillbaka) (?:mitt )?samtycke",
-        r"samtycke\w* (?:återkallas|dras tillbaka)",
-        r"withdraw\w* (?:my |all )?consent",
-        r"revoke (?:my )?consent",
-        r"trekk\w* (?:tilbake )?(?:mitt )?samtykke",
-        r"tilbakekall\w* (?:mitt )?samtykke",
-        r"trække\w* (?:mit )?samtykke",
-        r"no longer consent\b",
         _near(_CONSENT_VERBS, _CONSENT, gap=4),
-        r"(?:samtycker|samtykker) (?:\w+ )?(?:inte|ikke) (?:längre|lenger|længere)",
-        r"(?:don't|do not|no longer) (?:agree|consent)",
     ),
 }
 
@@ -183,7 +284,9 @@ PATTERNS: dict[RequestType, re.Pattern[str]] = {
 _NOT_A_REQUEST = re.compile(
     r"(?:out of (?:the )?office|automatic reply|auto-?reply|autosvar|automatiskt svar|"
     r"frånvaromeddelande|fraværsmelding|fraværsbesked|delivery status notification|"
-    r"undeliverable|mailer-daemon|delivery has failed|returned mail|kunde inte levereras)"
+    r"undeliverable|mailer-daemon|delivery has failed|returned mail|kunde inte levereras|"
+    r"read receipt|läsbekräftelse|has been read|was read on|har lästs|message recall|"
+    r"kunde inte återkallas|could not be recalled)"
 )
 
 
@@ -191,9 +294,31 @@ _NOT_A_REQUEST = re.compile(
 SAMPLE_CHARS = 4000
 
 
-def rule_hits(subject: str, text: str) -> set[RequestType]:
-    """The rights named outright in the message; empty for auto-replies and bounces."""
-    lowered = f"{subject}\n{text}"[:SAMPLE_CHARS].lower()
+@dataclass(frozen=True)
+class Evidence:
+    """Rights named in the writer's own words: `strong` asked for, `weak` only mentioned."""
+
+    strong: frozenset[RequestType]
+    weak: frozenset[RequestType]
+
+
+NO_EVIDENCE = Evidence(frozenset(), frozenset())
+
+
+def rule_evidence(subject: str, text: str) -> Evidence:
+    """Strong and weak hits in the subject and the writer's own words (no quoted history,
+    no newsletter footer); nothing for auto-replies, bounces and read receipts."""
+    lowered = f"{subject}\n{own_words(text[: SAMPLE_CHARS * 2])}"[:SAMPLE_CHARS].lower()
     if _NOT_A_REQUEST.search(lowered):
-        return set()
-    return {label for label, pattern in PATTERNS.items() if pattern.search(lowered)}
+        return NO_EVIDENCE
+    strong = {label for label, pattern in STRONG.items() if pattern.search(lowered)}
+    weak = {label for label, pattern in WEAK.items() if pattern.search(lowered)} - strong
+    if RequestType.ERASURE in strong | weak and _NOT_DELETING.search(lowered):
+        strong.discard(RequestType.ERASURE)
+        weak.discard(RequestType.ERASURE)
+    return Evidence(frozenset(strong), frozenset(weak))
+
+
+def rule_hits(subject: str, text: str) -> set[RequestType]:
+    """The rights the writer asks for outright (strong evidence only)."""
+    return set(rule_evidence(subject, text).strong)

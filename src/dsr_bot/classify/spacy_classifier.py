@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification
 from dsr_bot.classify.language import detect_language
-from dsr_bot.classify.rules import rule_hits
+from dsr_bot.classify.own_words import own_words
+from dsr_bot.classify.rules import rule_evidence
 from dsr_bot.classify.scoring import check_thresholds, decide
 
 if TYPE_CHECKING:
@@ -22,14 +23,23 @@ MODEL_DIR = Path(__file__).with_name("model")
 # first lines. Capping the input keeps throughput flat on 100 kB newsletters.
 MAX_CHARS = 4000
 
+# A weak rule hit (the right only named: "registerutdrag", "unsubscribe") confirms a label the
+# model already gives at least this score, and is ignored below it: on its own it is as
+# typical of a vendor pitch or newsletter as of a request.
+WEAK_FLOOR = 0.2
+
 
 def model_input(subject: str, text: str) -> str:
     """The exact string the model was trained on; training imports this too, so they agree.
 
-    Lower-cased because the bag-of-words features key on the token's exact form and people
-    write "RADERA", "Radera" and "radera" alike.
+    Only the writer's own words (`own_words`: no quoted history, no newsletter footer), which
+    is what intake passes anyway (the mail parser's `new_text`); training on the same view
+    keeps quoted newsletters in corpus mails from teaching the model that "avregistrera"
+    in a footer means anything. Lower-cased because the bag-of-words features key on the
+    token's exact form and people write "RADERA", "Radera" and "radera" alike.
     """
-    return f"{subject or ''}\n{text or ''}"[:MAX_CHARS].lower()
+    body = own_words((text or "")[: MAX_CHARS * 2])
+    return f"{subject or ''}\n{body}"[:MAX_CHARS].lower()
 
 
 def model_available(path: Path = MODEL_DIR) -> bool:
@@ -55,6 +65,7 @@ class SpacyClassifier:
         review_low: float = 0.2,
         use_rules: bool = True,
         rule_score: float = 0.9,
+        weak_floor: float = WEAK_FLOOR,
     ) -> None:
         check_thresholds(threshold, review_low)
         self.nlp = nlp
@@ -62,13 +73,18 @@ class SpacyClassifier:
         self.review_low = review_low
         self.use_rules = use_rules
         self.rule_score = rule_score
+        self.weak_floor = weak_floor
         self._lock = threading.Lock()
 
     def _combine(self, subject: str, text: str, cats: dict[str, float]) -> dict[str, float]:
         scores = {label.value: float(cats.get(label.value, 0.0)) for label in ALL_REQUEST_TYPES}
         if self.use_rules:
-            for label in rule_hits(subject, text):
+            evidence = rule_evidence(subject, text)
+            for label in evidence.strong:
                 scores[label.value] = max(scores[label.value], self.rule_score)
+            for label in evidence.weak:
+                if scores[label.value] >= self.weak_floor:
+                    scores[label.value] = max(scores[label.value], self.rule_score)
         return scores
 
     def classify(self, subject: str, text: str) -> Classification:
