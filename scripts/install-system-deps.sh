@@ -5,7 +5,8 @@
 # touched at all when nothing is missing. Runs as root, or through sudo otherwise.
 set -euo pipefail
 
-packages=(dovecot-imapd)
+# systemd: `systemd-analyze verify` checks deploy/dsr-bot.service (tests/test_deploy_files.py).
+packages=(dovecot-imapd systemd)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'

@@ -321,10 +321,10 @@ def db_upgrade(ctx: Context) -> None:
 
 
 # Command modules register themselves on `main` when imported (they import it from here).
-from dsr_bot import cli_extra, cli_ops  # noqa: E402
+from dsr_bot import cli_doctor, cli_extra, cli_ops  # noqa: E402
 from dsr_bot.cli_fulfilment import fulfil, suppression  # noqa: E402
 
 cli_ops.register(main, cases)
 main.add_command(suppression)
 main.add_command(fulfil)
-assert cli_extra
+assert cli_extra and cli_doctor

@@ -23,7 +23,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from dsr_bot import outbox
+from dsr_bot import metrics, outbox
 from dsr_bot.cases import service
 from dsr_bot.cases.model import Classification, Disposition, find_ref
 from dsr_bot.classify.base import Classifier
@@ -72,6 +72,8 @@ class Outcome:
     disposition: Disposition
     case_ref: str | None
     acknowledged: bool
+    types: tuple[str, ...] = ()
+    language: str | None = None
 
 
 def sha256(raw: bytes) -> str:
@@ -151,7 +153,9 @@ class Intake:
                 row = session.get(InboundMessage, inbound_id, with_for_update=True)
                 if row is None or row.processed_at is not None:
                     return None  # another instance got there first
-                return self._decide(session, row)
+                outcome = self._decide(session, row)
+            metrics.record_outcome(outcome)  # after the commit: a rollback is never counted
+            return outcome
         except Exception as exc:
             # A bug or a hostile message we did not foresee: keep it, show it to a human.
             log.exception("intake failed on inbound %s; marked for review", inbound_id)
@@ -169,7 +173,9 @@ class Intake:
                     inbound_id=inbound_id,
                     detail={"error": type(exc).__name__},
                 )
-            return Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
+            outcome = Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
+            metrics.record_outcome(outcome)
+            return outcome
 
     def process_pending(self, progress: Callable[[int], None] | None = None) -> list[Outcome]:
         outcomes = []
@@ -210,7 +216,14 @@ class Intake:
             log.info("inbound %s: %s%s", row.id, disposition.value, f" {case.ref}" if case else "")
             if row.duplicate_of is None:
                 self._notify(session, row, disposition, case, reason, now)
-            return Outcome(row.id, disposition, case.ref if case else None, acknowledged)
+            return Outcome(
+                row.id,
+                disposition,
+                case.ref if case else None,
+                acknowledged,
+                tuple(case.types) if case else (),
+                row.language,
+            )
 
         duplicate = self._find_duplicate(session, row)
         if duplicate is not None:
@@ -244,7 +257,8 @@ class Intake:
             return finish(Disposition.REPLY, f"threaded by {matched_by}", case)
 
         # A bare forward has no new text of its own; then the forwarded text is all we have.
-        result = self._classifier.classify(msg.subject, msg.new_text.strip() or msg.text)
+        with metrics.classification_timer():
+            result = self._classifier.classify(msg.subject, msg.new_text.strip() or msg.text)
         row.language = result.language
         row.labels = [str(label) for label in result.labels]
         row.scores = result.scores

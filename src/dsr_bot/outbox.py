@@ -11,6 +11,7 @@ then the copy is recognisably the same message. See docs/outbox.md.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from dsr_bot import metrics
 from dsr_bot.store.tables import Outbound
 
 log = logging.getLogger(__name__)
@@ -148,9 +150,15 @@ class Outbox:
                     claimed.append(item_id)
             return claimed
 
-    def drain(self, limit: int = 500) -> DrainResult:
+    def drain(self, limit: int = 500, stop: threading.Event | None = None) -> DrainResult:
+        """Send what is due. With `stop` set mid-way, the rest is released, not left leased,
+        so a SIGTERM neither waits for a slow server nor delays the next start by the lease."""
         result = DrainResult()
-        for item_id in self._claim(limit):
+        claimed = self._claim(limit)
+        for n, item_id in enumerate(claimed):
+            if stop is not None and stop.is_set():
+                self._release(claimed[n:])
+                break
             with self._factory() as session:
                 item = session.get(Outbound, item_id)
                 assert item is not None
@@ -160,11 +168,13 @@ class Outbox:
                 external_id = transport.deliver(item)
             except PermanentFailure as exc:
                 self._failed(item_id, str(exc), permanent=True)
+                metrics.outbox_failed(item.kind, dead=True)
                 result.dead += 1
                 log.error("outbox item %s (%s) failed permanently: %s", item_id, item.purpose, exc)
                 continue
             except Exception as exc:
                 dead = self._failed(item_id, f"{type(exc).__name__}: {exc}", permanent=False)
+                metrics.outbox_failed(item.kind, dead=dead)
                 result.dead += dead
                 result.failed += not dead
                 log.warning(
@@ -175,8 +185,17 @@ class Outbox:
                 )
                 continue
             self._sent(item_id, external_id)
+            metrics.outbox_sent(item.kind, item.purpose)
             result.sent += 1
         return result
+
+    def _release(self, item_ids: list[int]) -> None:
+        with self._factory() as session, session.begin():
+            session.execute(
+                sa.update(Outbound)
+                .where(Outbound.id.in_(item_ids), Outbound.status == SENDING)
+                .values(status=PENDING, claimed_until=None)
+            )
 
     def _sent(self, item_id: int, external_id: str | None) -> None:
         now = self._clock()

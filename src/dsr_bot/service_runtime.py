@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 
+from dsr_bot import health
 from dsr_bot.app import App
+from dsr_bot.fulfilment.suppression_http import mount_suppression
 from dsr_bot.leader import leader_lock_for, run_while_leader
 from dsr_bot.scheduler import scheduler_for_app
 from dsr_bot.slack.runtime import SlackRuntime
@@ -25,13 +27,31 @@ def run_service(app: App, stop: threading.Event, slack: SlackRuntime | None = No
     """Slack runs on every instance (clicks are idempotent, the outbox leases rows); the
     mailbox watcher and scheduler only on the leader."""
 
+    server = health.start_for(app)
+    if server is not None:
+        token = app.settings.suppression_token
+        mount_suppression(server, app.factory, token.get_secret_value() if token else None)
+        if slack is not None:
+            server.readiness.register(
+                "slack",
+                lambda: health.CheckResult(
+                    slack.connected(),
+                    "connected to Slack" if slack.connected() else "not connected to Slack",
+                ),
+            )
+
     def lead(stepping_down: threading.Event) -> None:
         scheduler = scheduler_for_app(app)
         scheduler.start()
+        watcher = MailboxWatcher(app, stepping_down)
+        if server is not None:
+            server.readiness.register("imap", health.imap_check(watcher))
         try:
-            MailboxWatcher(app, stepping_down).run_forever()
+            watcher.run_forever()
         finally:
             scheduler.shutdown()
+            if server is not None:
+                server.readiness.register("imap", health.standby_check)
 
     if slack is not None:
         slack.start()
@@ -41,4 +61,6 @@ def run_service(app: App, stop: threading.Event, slack: SlackRuntime | None = No
     finally:
         if slack is not None:
             slack.stop()
+        if server is not None:
+            server.stop()
     log.info("dsr-bot stopped")

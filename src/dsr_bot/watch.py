@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from dsr_bot import metrics
 from dsr_bot.app import App
 from dsr_bot.cases.service import record_event
 from dsr_bot.mail.imap import Backoff, ImapMailbox, ImapUnavailable
@@ -185,9 +186,9 @@ class MailboxWatcher:
         outbox = self.app.outbox()
         sent = 0
         for _ in range(3):
-            drained = outbox.drain().sent
+            drained = outbox.drain(stop=self.stop).sent
             sent += drained
-            if not drained:
+            if not drained or self.stop.is_set():
                 break
         return sent
 
@@ -219,6 +220,7 @@ class MailboxWatcher:
             except ImapUnavailable as exc:
                 self.mailbox.close()
                 self.reconnects += 1
+                metrics.imap_reconnect()
                 delay = backoff.next_delay()
                 log.warning("IMAP unavailable (%s); reconnecting in %.1f s", exc, delay)
                 # Mail already decided still goes out while the mailbox is away.

@@ -155,6 +155,17 @@ class SlackRuntime:
         thread.start()
         self._threads.append(thread)
 
+    def connected(self) -> bool:
+        """For /readyz: Socket Mode's WebSocket is up, or the HTTP endpoint is listening."""
+        if self._http is not None:
+            return True
+        if self._socket is None:
+            return False
+        try:
+            return bool(self._socket.client.is_connected())
+        except Exception:
+            return False
+
     def stop(self) -> None:
         self._stop.set()
         self._poke.set()
