@@ -23,13 +23,15 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from dsr_bot import metrics, outbox
+from dsr_bot import metrics
 from dsr_bot.cases import service
-from dsr_bot.cases.model import Classification, Disposition, find_ref
+from dsr_bot.cases.letters import Letters
+from dsr_bot.cases.model import Classification, Disposition
 from dsr_bot.classify.base import Classifier
 from dsr_bot.mail.loops import auto_reply_reason
 from dsr_bot.mail.parse import ParsedMessage, parse_message
-from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
+from dsr_bot.matching import find_duplicate, thread_to_case
+from dsr_bot.replies import ReplyRenderer
 from dsr_bot.store.tables import Case, InboundMessage, Outbound
 
 log = logging.getLogger(__name__)
@@ -91,7 +93,9 @@ class Intake:
     ) -> None:
         self._factory = factory
         self._classifier = classifier
-        self._renderer = renderer
+        self._letters = Letters(
+            renderer, policy.mail_from, policy.from_name, policy.case_policy.timezone
+        )
         self._policy = policy
         self._clock = clock
         self.listeners: list[IntakeListener] = []
@@ -225,7 +229,7 @@ class Intake:
                 row.language,
             )
 
-        duplicate = self._find_duplicate(session, row)
+        duplicate = find_duplicate(session, row)
         if duplicate is not None:
             row.duplicate_of = duplicate.id
             row.language = duplicate.language
@@ -241,7 +245,7 @@ class Intake:
             )
 
         loop_reason = auto_reply_reason(msg, self._policy.own_addresses)
-        threaded = self._thread(session, msg)
+        threaded = thread_to_case(session, msg)
         if loop_reason is not None:
             return finish(Disposition.NOT_REQUEST, loop_reason, threaded[0] if threaded else None)
         if threaded is not None:
@@ -305,43 +309,6 @@ class Intake:
                 # Auto-replies and bounces are not worth a human's attention in Slack.
                 listener.needs_staff(session, row, now)
 
-    def _find_duplicate(self, session: Session, row: InboundMessage) -> InboundMessage | None:
-        """Same mail seen under another UID (moved back, UIDVALIDITY reset, two aliases)."""
-        same = sa.or_(
-            InboundMessage.raw_sha256 == row.raw_sha256,
-            sa.and_(
-                InboundMessage.message_id == row.message_id,
-                InboundMessage.sender == row.sender,
-            )
-            if row.message_id
-            else sa.false(),
-        )
-        return session.execute(
-            sa.select(InboundMessage)
-            .where(InboundMessage.id != row.id, InboundMessage.processed_at.is_not(None), same)
-            .order_by(InboundMessage.id)
-            .limit(1)
-        ).scalar_one_or_none()
-
-    def _thread(self, session: Session, msg: ParsedMessage) -> tuple[Case, str] | None:
-        ref = find_ref(msg.subject)
-        if ref is not None:
-            case = session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
-            if case is not None:
-                return case, "reference in subject"
-        ids = [i for i in (msg.in_reply_to, *msg.references) if i]
-        if not ids:
-            return None
-        case_id = session.execute(
-            sa.select(Outbound.case_id)
-            .where(Outbound.kind == "mail", Outbound.external_id.in_(ids))
-            .where(Outbound.case_id.is_not(None))
-            .limit(1)
-        ).scalar_one_or_none()
-        if case_id is not None:
-            return session.get_one(Case, case_id), "In-Reply-To/References"
-        return None
-
     def _acknowledge(
         self,
         session: Session,
@@ -371,44 +338,17 @@ class Intake:
                 detail={"reason": f"more than {limit} acknowledgements to this sender in 24 h"},
             )
             return False
-        ctx = ReplyContext(
-            ref=case.ref,
-            types=tuple(case.types),
-            language=case.language,
-            requester_name=case.requester_name,
-            requester_email=msg.sender_email,
-            received_on=service.deadlines.receipt_date(
-                case.received_at, self._policy.case_policy.timezone
-            ),
-            due_on=case.due_on,
-            original_subject=msg.subject,
-        )
-        rendered = self._renderer.render("acknowledgement", ctx)
-        domain = self._policy.mail_from.rsplit("@", 1)[1]
-        message_id = make_message_id(domain)
-        mail = compose_reply(
-            from_addr=self._policy.mail_from,
-            from_name=self._policy.from_name,
-            to_addr=msg.sender_email,
-            to_name=msg.sender_name,
+        rendered = self._letters.render("acknowledgement", case)
+        message_id = self._letters.enqueue(
+            session,
+            case,
+            key=f"ack:{case.id}",
+            purpose="acknowledgement",
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
-            in_reply_to=msg.message_id,
-            references=msg.references,
-            message_id=message_id,
-        )
-        outbox.enqueue(
-            session,
-            key=f"ack:{case.id}",
-            kind="mail",
-            purpose="acknowledgement",
             now=now,
-            body=bytes(mail),
-            recipient=msg.sender_email,
-            case_id=case.id,
-            payload={"to": [msg.sender_email], "message_id": message_id},
-            external_id=message_id,
+            auto_submitted="auto-replied",  # RFC 3834 3.1.7: an automatic response
         )
         service.record_event(
             session,

@@ -100,6 +100,7 @@ class Letters:
         html: str | None,
         now: datetime,
         attachments: Sequence[Attachment] = (),
+        auto_submitted: str | None = None,
     ) -> str:
         """Compose and queue one letter to the requester; returns its Message-ID.
 
@@ -127,8 +128,9 @@ class Letters:
             # As intake does for the acknowledgement: compose_reply owns the chain rule.
             references=list(case.request_references or []),
             message_id=message_id,
-            # RFC 3834 5: a letter a person decided on and approved is not auto-submitted.
-            auto_submitted=None,
+            # RFC 3834 5: a letter a person decided on and approved is not auto-submitted;
+            # only the acknowledgement is ("auto-replied").
+            auto_submitted=auto_submitted,
             attachments=attachments,
         )
         outbox.enqueue(
