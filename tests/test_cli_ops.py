@@ -36,7 +36,14 @@ def make_cli() -> click.Group:
 @pytest.fixture
 def run(database_url: str):  # type: ignore[no-untyped-def]
     def invoke(*args: str) -> Result:
-        env = {"DSR_BOT_DATABASE_URL": database_url, "DSR_BOT_SLACK_CHANNEL": "C0OPS"}
+        env = {
+            "DSR_BOT_DATABASE_URL": database_url,
+            "DSR_BOT_SLACK_CHANNEL": "C0OPS",
+            "DSR_BOT_MAIL_FROM": "privacy@example.se",
+            "DSR_BOT_CONTROLLER_PROFILE": str(
+                Path(__file__).parents[1] / "deploy" / "controller.example.toml"
+            ),
+        }
         return CliRunner().invoke(make_cli(), list(args), env=env, catch_exceptions=False)
 
     return invoke
@@ -78,11 +85,14 @@ def test_extend_reminders_and_retention_commands(database_url: str, run) -> None
             .scalars()
             .all()
         )
-        channels = {
-            o.payload["args"].get("channel") for o in session.execute(sa.select(Outbound)).scalars()
-        }
+        outbound = session.execute(sa.select(Outbound)).scalars().all()
+        channels = {o.payload["args"].get("channel") for o in outbound if o.kind == "slack"}
+        notices = [o for o in outbound if o.purpose == "extension_notice"]
     assert actors == ["cli:dpo"]
     assert channels == {"C0OPS"}
+    # Art. 12(3): the requester is told, with the reason, and the letter is queued.
+    assert len(notices) == 1
+    assert b"Many systems" in notices[0].body or b"Many=20systems" in notices[0].body
 
     preview = run("retention", "run", "--dry-run", "--json", "--now", "2027-01-01T00:00:00Z")
     assert json.loads(preview.output) == {

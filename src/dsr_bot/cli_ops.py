@@ -60,9 +60,12 @@ def cases_extend(
 ) -> None:
     """Extend REF by two further months while its first month runs (GDPR Article 12(3))."""
     from dsr_bot.cases import service
+    from dsr_bot.cases.letters import Letters
     from dsr_bot.cases.model import RuleViolation
+    from dsr_bot.replies import ReplyRenderer
 
     settings = obj.settings()
+    settings.require("mail_from")
     policy = service.CasePolicy(timezone=settings.timezone, country=settings.holiday_country)
     now = _now(now_text)
     try:
@@ -77,11 +80,32 @@ def cases_extend(
                 reason=reason,
             )
             first_due, extended = case.due_on, case.extended_due_on
+            # Art. 12(3): the requester is told, with the reasons, within the first month.
+            # The notice goes through the outbox like every letter; the running service (or
+            # the next `dsr-bot run --once`) sends it.
+            letters = Letters(
+                ReplyRenderer(settings.resolved_controller()),
+                settings.mail_from or "",
+                settings.resolved_controller().name,
+                settings.timezone,
+            )
+            notice = letters.render("extension_notice", case)
+            letters.enqueue(
+                session,
+                case,
+                key=f"extend:{case.id}",
+                purpose="extension_notice",
+                subject=notice.subject,
+                text=notice.text,
+                html=notice.html,
+                now=now,
+            )
     except RuleViolation as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{ref} extended: now due {extended}.")
     click.echo(
-        f"The requester must be told, with the reason, by {first_due} (Art. 12(3)).", err=True
+        f"Extension notice queued; it must reach the requester by {first_due} (Art. 12(3)).",
+        err=True,
     )
 
 
