@@ -35,6 +35,7 @@ def _near(verbs: str, objects: str, gap: int = 6) -> str:
 _MY_STUFF = (
     r"(?:my|mina|mitt|min|mine|mit|dine)\s+(?:\w+\s+)?(?:data|details|info\w*|record\w*|"
     r"profile|account|uppgifter\w*|profil\w*|konto\w*|adress\w*|opplysning\w*|"
+    r"\w*handlingar|cv|application|photo\w*|bild\w*|foto\w*|e-?mail address|"
     r"oplysning\w*|personopplysning\w*|personoplysning\w*|personuppgifter\w*)"
     r"|(?:allt?|alle|everything|all|alt)\s+(?:ni har |you have |dere har |i har )?"
     r"(?:om|about|on|of) (?:mig|mej|me|meg)"
@@ -106,6 +107,21 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:ber om|be om|krever|begjærer|anmoder om|ønsker|vil have|vil ha) (?:\w+ )?"
         r"(?:innsyn|indsigt)",
         r"hva har dere (?:lagret|registrert) om meg|hvad har i (?:gemt|registreret) om mig",
+        # Everyday wordings: asking to see or know what is held about the writer.
+        r"(?:what|which) (?:personal )?(?:data|information|info|details|records) (?:\w+ ){0,4}?"
+        r"(?:about|on|of|regarding) me\b",
+        r"(?:see|know|find out|tell me|show me|request|obtain|access|disclose) (?:\w+ ){0,4}?"
+        r"(?:data|information|info|details|records) (?:\w+ ){0,4}?(?:about|on|regarding) me\b",
+        r"(?:request|like|want|need|send|give|provide|receive|obtain) (?:\w+ ){0,4}?cop(?:y|ies) "
+        r"of (?:\w+ ){0,3}?(?:data|information|info|details|records|file)",
+        r"(?:vilka|vilken|vad för) (?:\w+ ){0,2}?(?:uppgifter|information|info|data) (?:\w+ ){0,4}?"
+        r"(?:om (?:mig|mej)|ni har|ni lagrar|ni sparar|ni behandlar)",
+        r"(?:veta|se|ta del av|få ut|tillgång till) (?:\w+ ){0,3}?(?:uppgifter|information|data|"
+        r"allt) (?:\w+ ){0,3}?(?:om (?:mig|mej)|ni har)",
+        r"begär(?:a)? ut\b",
+        r"vad (?:\w+ ){0,2}?ni (?:har|vet|sparat|lagrat) (?:\w+ )?om (?:mig|mej)",
+        r"hvilke (?:person)?op(?:p)?lysninger (?:\w+ ){0,3}?(?:om (?:meg|mig)|dere har|i har)",
+        r"hva (?:har|vet) dere om meg|hvad (?:har|ved) i om mig",
     ),
     RequestType.ERASURE: _rx(
         r"radera(?:r|s|d)? (?:alla )?" + _ME + r"?\s*" + _DATA,
@@ -117,7 +133,23 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:delete|erase) (?:all )?(?:of )?(?:my|me\b)",
         r"slett\w* (?:alle )?" + _ME,
         r"slet (?:alle )?" + _ME,
+        r"slett\w* (?:\w+ ){0,2}?(?:min|mine|mitt|meg)\b|slet (?:\w+ ){0,2}?(?:min|mine|mit|mig)\b",
+        r"(?:ur|från|from|out of|fra) (?:era|ert|er|your|deres|jeres|all your) (?:\w+ )?"
+        r"(?:register\w*|database\w*|databas\w*|system\w*|crm|kundregister\w*|records)",
+        r"(?:ta bort|radera|avsluta|stäng|delete|close|remove) (?:(?:mitt|my|mit|min) (?:\w+ )?"
+        r"(?:\w*konto\w*|account)|\w*kontot)\b",
         _near(_ERASE_VERBS, _MY_STUFF),
+        # Passive and "want it deleted" forms: the object comes before the verb.
+        r"(?:want|like|need|wish|request|demand)s? (?:all )?(?:of )?(?:my|mina|mitt|min) "
+        r"(?:\w+ ){0,3}?(?:to be )?(?:deleted|erased|removed|wiped|purged)\b",
+        r"(?:att|at) (?:alla )?(?:mina|mitt|min|mine|mit) (?:\w+ ){0,3}?(?:raderas|tas bort|"
+        r"slettes|fjernes)\b",
+        r"(?:want|like|need) (?:it|them|this|everything|that|all of it) (?:all )?"
+        r"(?:deleted|erased|removed|wiped|gone)",
+        r"wipe (?:it|them|that|everything)\b",
+        r"bli (?:raderad|utplånad)\b",
+        r"(?:skal|ska|skall|må|bør) (?:de|dem|den|det|alt|alle|allt) (?:\w+ )?"
+        r"(?:slettes|raderas|tas bort|fjernes)",
         r"(?:close|shut|deactivate|avsluta|stäng|radera|delete) (?:down |ner )?(?:my|mitt|min) "
         r"(?:\w+ )?(?:account|login|konto|profil)",
     ),
@@ -135,6 +167,12 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:name|surname) (?:is )?(?:spelled|spelt|wrong)",
         r"(?:stavar|stavat) (?:mitt )?(?:namn )?fel",
         r"\bret(?:t)? (?:det|opp|venligst)",
+        r"(?:update|amend) (?:my|your records|the records)",
+        r"my new (?:address|surname|name|email|e-mail|phone|number|title) is",
+        r"(?:heter|hedder|heiter) (?:numera|nu|nå)\b|(?:mitt )?nytt efternamn\b",
+        r"(?:ändra|uppdatera|byt|oppdater\w*|endre|opdater\w*|ret) (?:\w+ )?(?:min|mitt|mina|"
+        r"mit|mine)\b",
+        r"(?:stavas|staves|staves) (?:\w+ ){0,2}?(?:inte|ikke|not)\b",
     ),
     RequestType.RESTRICTION: _rx(
         r"begränsa (?:behandlingen|er behandling)",
@@ -143,6 +181,15 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"frys\w* (?:mina|mitt|allt|behandling)",
         r"freeze (?:my|everything|all)",
         r"spärra mina (?:person)?uppgifter",
+        # "Don't use it until ...": hold the data, do not process it (Art. 18(1)).
+        r"(?:don't|do not|stop|not|inte|sluta|ikke) (?:\w+ ){0,2}?(?:us(?:e|ing)|process\w*|"
+        r"använd\w*|behandla\w*|bruk\w*|bruge)\b[^.!?\n]{0,80}?\b(?:until|while|pending|tills|"
+        r"medan|i väntan|inntil|mens|indtil|for now|tills vidare)\b",
+        r"(?:until|while|pending|tills|medan|inntil|mens|indtil)\b[^.!?\n]{0,80}?(?:don't|do not|"
+        r"stop|inte|sluta|ikke) (?:\w+ ){0,2}?(?:us(?:e|ing)|process|använd|behandla|bruk|bruge)",
+        r"(?:put|place) (?:a hold on|(?:my|all) (?:\w+ )?(?:data|information|details) on hold)",
+        r"pausa (?:all |er )?(?:behandling|användning)\w*|pause (?:all )?(?:processing|use)",
+        r"lås mina|keep (?:it|them|my data) but (?:don't|do not) use",
     ),
     RequestType.PORTABILITY: _rx(
         r"maskinläsbar\w*",
@@ -187,6 +234,18 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:\w+ )?(?:list\w*|utskick\w*|nyhetsbrev\w*|sändlist\w*|ringlist\w*|register)",
         r"(?:don't|do not|no longer) (?:want|wish) (?:to (?:receive|get|be contacted)|any more)",
         r"ta meg (?:ut|bort) (?:av|fra)",
+        r"ikke (?:lenger |længere )?(?:å )?(?:bli |blive )?(?:ringt|oppringt|ringet op|motta|"
+        r"modtage|få) (?:\w+ ){0,2}?(?:markedsføring|reklame|nyhetsbrev|nyhedsbrev|tilbud|e-?post|"
+        r"av|op|fra|flere)",
+        r"reserver (?:meg|mig) mot",
+        r"(?:vill|vil) inte bli (?:uppringd|kontaktad|ringd|ringad)",
+        r"(?:don't|do not|never) (?:call|contact|email|ring|text) me\b",
+        r"(?:don't|do not) (?:want|wish to receive|need) (?:\w+ ){0,2}?(?:newsletter|e-?mails|"
+        r"mails|marketing|offers|promotions|texts|sms|calls|brochures|catalogues)",
+        r"(?:sluta|stop) (?:spamma|spamming|kontakta|contacting)",
+        r"(?:avsluta|säga upp|cancel) (?:\w+ ){0,2}?(?:prenumeration\w*|nyhetsbrev\w*|subscription|"
+        r"newsletter)",
+        r"(?:inga|no) (?:fler |mer |more |further )(?:mejl|mail|e-?mails|sms|samtal|calls|texts)",
         r"fjern (?:meg|mig) fra (?:\w+ )?(?:e-?post)?list",
     ),
     RequestType.CONSENT_WITHDRAWAL: _rx(
@@ -207,6 +266,16 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:don't|do not) consent to (?:you|your|the use|being|receiving|this processing)",
     ),
 }
+
+# "Take me off your mailing list" is an opt-out, not an erasure request (classifiers/README.md,
+# labelling guide). The model, having seen "remove me from your lists and your database" many
+# times, often adds erasure to it; without erasure evidence this caps that.
+LIST_REMOVAL = re.compile(
+    r"\b(?:take|get|remove|ta bort|plocka bort|stryk|ta|fjern) (?:me|mig|mej|meg) (?:off|from|"
+    r"från|ur|fra) (?:\w+ )?(?:your |the |this |all |era |er |ert |jeres |deres )?(?:\w+ )?"
+    r"(?:mailing list|email list|newsletter|list|lists|mailing|list\w*|utskick\w*|"
+    r"nyhetsbrev\w*|sändlist\w*|e-?postlist\w*|mailliste\w*)\b"
+)
 
 # WEAK: the right's name or topic without the writer clearly asking ("registerutdrag",
 # "artikel 17", "unsubscribe", "profilering"). Vendor pitches, webinar invitations and
@@ -300,6 +369,7 @@ class Evidence:
 
     strong: frozenset[RequestType]
     weak: frozenset[RequestType]
+    list_only: bool = False  # asks off a mailing list and names no erasure
 
 
 NO_EVIDENCE = Evidence(frozenset(), frozenset())
@@ -316,7 +386,10 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     if RequestType.ERASURE in strong | weak and _NOT_DELETING.search(lowered):
         strong.discard(RequestType.ERASURE)
         weak.discard(RequestType.ERASURE)
-    return Evidence(frozenset(strong), frozenset(weak))
+    list_only = (
+        RequestType.ERASURE not in strong | weak and LIST_REMOVAL.search(lowered) is not None
+    )
+    return Evidence(frozenset(strong), frozenset(weak), list_only)
 
 
 def rule_hits(subject: str, text: str) -> set[RequestType]:

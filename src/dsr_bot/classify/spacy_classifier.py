@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification
+from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification, RequestType
 from dsr_bot.classify.language import detect_language
 from dsr_bot.classify.own_words import own_words
 from dsr_bot.classify.rules import rule_evidence
@@ -27,6 +27,9 @@ MAX_CHARS = 4000
 # model already gives at least this score, and is ignored below it: on its own it is as
 # typical of a vendor pitch or newsletter as of a request.
 WEAK_FLOOR = 0.2
+# "Take me off your mailing list" with no erasure wording: erasure stays below the threshold
+# but inside the review band, so a person still sees a doubtful case.
+LIST_ONLY_ERASURE_CAP = 0.45
 
 
 def model_input(subject: str, text: str) -> str:
@@ -85,6 +88,9 @@ class SpacyClassifier:
             for label in evidence.weak:
                 if scores[label.value] >= self.weak_floor:
                     scores[label.value] = max(scores[label.value], self.rule_score)
+            if evidence.list_only:
+                erasure = RequestType.ERASURE.value
+                scores[erasure] = min(scores[erasure], LIST_ONLY_ERASURE_CAP)
         return scores
 
     def classify(self, subject: str, text: str) -> Classification:
