@@ -18,8 +18,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsr_bot.mail.body import MAX_TEXT_CHARS
-from dsr_bot.mail.parse import LOOP_HEADERS, Attachment, ParsedMessage, parse_message
+from dsr_bot.mail.parse import (
+    LOOP_HEADERS,
+    MAX_ADDRESS_CHARS,
+    MAX_FILENAME_CHARS,
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    Attachment,
+    ParsedMessage,
+    parse_message,
+)
 from dsr_bot.mail.quoting import html_to_text, new_text
+from dsr_bot.store.tables import Case, InboundMessage
+from tests.ops_support import open_db
 
 SAMPLES = Path(__file__).parent / "mail_samples"
 
@@ -45,6 +56,12 @@ def assert_sane(msg: ParsedMessage) -> None:
         assert isinstance(attachment, Attachment) and attachment.size >= 0
         assert not set(attachment.filename or "") & {"\r", "\n", "\x00"}
     assert set(msg.headers) <= set(LOOP_HEADERS)
+    assert len(msg.sender_name or "") <= MAX_NAME_CHARS
+    for value in (msg.message_id, msg.in_reply_to, *msg.references):
+        assert len(value or "") <= MAX_ID_CHARS
+    for addr in (msg.sender_email, msg.reply_to, *msg.to):
+        assert len(addr or "") <= MAX_ADDRESS_CHARS
+    assert all(len(a.filename or "") <= MAX_FILENAME_CHARS for a in msg.attachments)
     assert all(isinstance(w, str) for w in msg.warnings)
     # The catch-all in parse_message keeps production safe; in tests it would hide bugs.
     assert not any(w.startswith("parser failed") for w in msg.warnings)
@@ -353,6 +370,76 @@ def test_edge_case(label: str, raw: bytes, expected: dict[str, object]) -> None:
             assert any(str(want) in w for w in parsed.warnings), parsed.warnings
         else:
             assert getattr(parsed, key) == want, key
+
+
+def test_header_strings_fit_their_database_columns(database_url: str) -> None:
+    """A 5,000-character display name once crashed intake on PostgreSQL (varchar(998))."""
+    plain = '"' + "Åsa " * 1250 + '"'
+    encoded = "=?utf-8?b?" + base64.b64encode(("Örjan " * 600).encode()).decode() + "?="
+    for number, name in enumerate((plain, encoded), start=1):
+        raw = msg(
+            f"From: {name} <a@b.se>\nMessage-ID: <{'x' * 985}@b.se>\n"
+            f'Content-Type: multipart/mixed; boundary="b"',
+            b"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
+            + b'filename="'
+            + b"k" * 4000
+            + b'.pdf"\r\n\r\nAAAA\r\n--b--\r\n',
+        )
+        parsed = parse_message(raw)
+        assert_sane(parsed)
+        assert parsed.sender_name and parsed.sender_name.startswith(("Åsa Åsa", "Örjan Örjan"))
+        assert parsed.attachments[0].filename.startswith("kkk")  # type: ignore[union-attr]
+        _store_like_intake(database_url, parsed, number)
+
+
+def _store_like_intake(url: str, parsed: ParsedMessage, number: int) -> None:
+    """Write the header-derived strings to the columns intake writes them to."""
+    engine, factory = open_db(url)
+    now = datetime.now(UTC)
+    try:
+        with factory() as session, session.begin():
+            session.add(
+                InboundMessage(
+                    mailbox="INBOX",
+                    uidvalidity=1,
+                    uid=number,
+                    raw=b"",
+                    raw_sha256="0" * 64,
+                    size=0,
+                    received_at=now,
+                    stored_at=now,
+                    message_id=parsed.message_id,
+                    sender=parsed.sender_email,
+                    sender_name=parsed.sender_name,
+                    subject=parsed.subject,
+                )
+            )
+            session.add(
+                Case(
+                    ref=f"DSR-2026-{number:04d}",
+                    types=["access"],
+                    status="open",
+                    requester_email=parsed.sender_email,
+                    requester_name=parsed.sender_name,
+                    language="sv",
+                    received_at=now,
+                    due_on=now.date(),
+                    identity_status="unverified",
+                    request_message_id=parsed.message_id,
+                    request_subject=parsed.subject,
+                    opened_at=now,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def test_parser_caps_match_the_column_sizes() -> None:
+    columns = InboundMessage.__table__.c
+    assert columns.sender_name.type.length == MAX_NAME_CHARS  # type: ignore[attr-defined]
+    assert columns.message_id.type.length == MAX_ID_CHARS  # type: ignore[attr-defined]
+    assert columns.sender.type.length == MAX_ADDRESS_CHARS  # type: ignore[attr-defined]
+    assert Case.__table__.c.requester_name.type.length == MAX_NAME_CHARS  # type: ignore[attr-defined]
 
 
 def test_many_references_keep_the_most_recent() -> None:

@@ -29,6 +29,7 @@ MAX_TEXT_PART_CHARS = 2_000_000  # encoded characters decoded per text part
 MAX_PARTS = 500
 MAX_DEPTH = 30
 MAX_HEADERS = 2_000
+MAX_FILENAME_CHARS = 255  # what common file systems allow; longer names are not real files
 # RFC 3464 (DSN), RFC 8098 (MDN) and their RFC 6533 internationalised forms.
 REPORT_TYPES = frozenset(
     {"message/delivery-status", "message/global-delivery-status"}
@@ -165,7 +166,11 @@ def walk(part: Message, depth: int, body: Body) -> None:
     ctype = safe(part.get_content_type, "text/plain").lower()
     body.report_part |= ctype in REPORT_TYPES
     filename = safe(part.get_filename, None)
-    filename = one_line(decode_words(str(filename), body.warnings))[:255] if filename else None
+    filename = (
+        one_line(decode_words(str(filename), body.warnings))[:MAX_FILENAME_CHARS]
+        if filename
+        else None
+    )
     if _is_attachment(part, ctype, filename):
         body.attachments.append(Attachment(filename, ctype, _payload_size(part)))
     elif not part.is_multipart():

@@ -23,7 +23,15 @@ from itertools import islice
 from types import MappingProxyType
 
 from dsr_bot.mail import quoting
-from dsr_bot.mail.body import MAX_HEADERS, MAX_TEXT_CHARS, Attachment, Body, safe, walk
+from dsr_bot.mail.body import (
+    MAX_FILENAME_CHARS,
+    MAX_HEADERS,
+    MAX_TEXT_CHARS,
+    Attachment,
+    Body,
+    safe,
+    walk,
+)
 from dsr_bot.mail.decode import (
     clean_text,
     decode_words,
@@ -34,7 +42,24 @@ from dsr_bot.mail.decode import (
     valid_address,
 )
 
-__all__ = ["LOOP_HEADERS", "Attachment", "ParsedMessage", "parse_message"]
+__all__ = [
+    "LOOP_HEADERS",
+    "MAX_ADDRESS_CHARS",
+    "MAX_FILENAME_CHARS",
+    "MAX_ID_CHARS",
+    "MAX_NAME_CHARS",
+    "Attachment",
+    "ParsedMessage",
+    "parse_message",
+]
+
+# Header-derived strings end up in bounded database columns (store/tables.py); a value
+# longer than its column makes PostgreSQL refuse the whole intake transaction. RFC 5322
+# sect. 2.1.1 caps a line at 998 characters, RFC 5321 sect. 4.5.3.1 an address at 320
+# (64 + "@" + 255).
+MAX_NAME_CHARS = 998  # inbound_message.sender_name, dsr_case.requester_name
+MAX_ID_CHARS = 998  # inbound_message.message_id, dsr_case.request_message_id
+MAX_ADDRESS_CHARS = 320  # inbound_message.sender, dsr_case.requester_email
 
 # Kept for loop detection: RFC 3834 sect. 2 and 5, RFC 2076 (Precedence), RFC 2919 and 2369
 # (List-*), Microsoft's X-Auto-Response-Suppress, Exim's X-Failed-Recipients. A key is
@@ -124,9 +149,18 @@ def _mailbox(value: str, warnings: list[str], what: str) -> tuple[str | None, st
     for name, addr in safe(lambda: getaddresses([value]), []):
         if valid_address(addr):
             name = one_line(decode_words(name, warnings)).strip('"').strip()
-            return addr.lower(), name or None
+            if len(name) > MAX_NAME_CHARS:
+                warnings.append(f"{what} display name was truncated")
+                name = name[:MAX_NAME_CHARS].rstrip()
+            return addr.lower()[:MAX_ADDRESS_CHARS], name or None
     warnings.append(f"{what} header has no usable address")
     return None, None
+
+
+def _first_id(value: str) -> str | None:
+    # msg_ids already keeps ids to 992 characters; the column is the contract, so say it.
+    found = next(iter(msg_ids(value)), None)
+    return found if found is None or len(found) <= MAX_ID_CHARS else None
 
 
 def _date(value: str, warnings: list[str]) -> datetime | None:
@@ -173,8 +207,8 @@ def _parse(raw: bytes) -> ParsedMessage:
     report = report or "x-failed-recipients" in found
     report = report or _bounce_like(sender_email, subject, headers.get("return-path", ""))
     return ParsedMessage(
-        message_id=next(iter(msg_ids(first("message-id"))), None),
-        in_reply_to=next(iter(msg_ids(first("in-reply-to"))), None),
+        message_id=_first_id(first("message-id")),
+        in_reply_to=_first_id(first("in-reply-to")),
         references=msg_ids(" ".join(found.get("references", [])))[-100:],
         sender_email=sender_email,
         sender_name=sender_name,
