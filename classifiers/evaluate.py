@@ -1,6 +1,7 @@
 """Evaluate the shipped classifier on the held-out split (never trained on).
 
     python classifiers/evaluate.py [--split test] [--mode combined|model|rules] [--file F.jsonl]
+                                   [--uncalibrated]
 
 Prints per-label precision/recall/F1, macro-F1, exact-match rate and request-vs-not accuracy,
 overall and per language. Import `evaluate_split` / `format_report` to use it from code.
@@ -25,9 +26,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=MODES, default=None, help="default: all three")
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--file", type=Path, default=None, help="one JSONL file instead")
+    parser.add_argument(
+        "--uncalibrated", action="store_true", help="one global 0.5 threshold, no thresholds.json"
+    )
     args = parser.parse_args(argv)
     for mode in [args.mode] if args.mode else list(MODES):
-        report = evaluate_split(args.corpus, args.split, args.model, mode, args.file)
+        report = evaluate_split(
+            args.corpus, args.split, args.model, mode, args.file, not args.uncalibrated
+        )
         title = f"{args.file or args.split + ' split'} ({mode})"
         print(format_report(report, title), end="\n\n")
 

@@ -136,3 +136,68 @@ def test_strong_evidence_wins_over_a_doubtful_model() -> None:
     classifier = SpacyClassifier(_FixedModel({}))  # type: ignore[arg-type]
     result = classifier.classify("", "Radera mina personuppgifter omedelbart")
     assert result.labels == (RequestType.ERASURE,)
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "held"),
+    [
+        ("Dubblett", "Kan ni ta bort den dubbla fakturan ur systemet? Tack", RequestType.ERASURE),
+        ("Old quote", "Please delete the old draft quote from your portal.", RequestType.ERASURE),
+        (
+            "Delivery",
+            "Can you change the delivery address on order 5512 to our new warehouse?",
+            RequestType.RECTIFICATION,
+        ),
+        (
+            "Org.nr",
+            "Uppdatera vårt organisationsnummer i ert kundregister.",
+            RequestType.RECTIFICATION,
+        ),
+    ],
+)
+def test_a_business_document_as_object_gives_no_evidence_and_holds_the_label(
+    subject: str, text: str, held: RequestType
+) -> None:
+    evidence = rule_evidence(subject, text)
+    assert held in evidence.held
+    assert held not in evidence.strong | evidence.weak
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please delete my account and all my orders.",
+        "Radera mina uppgifter och den gamla offerten med mitt namn.",
+        "Jag har flyttat, uppdatera min adress. Fakturaadressen är densamma.",
+    ],
+)
+def test_the_writers_own_data_keeps_the_right_even_beside_a_document(text: str) -> None:
+    evidence = rule_evidence("", text)
+    assert not evidence.held
+    assert evidence.strong & {RequestType.ERASURE, RequestType.RECTIFICATION}
+
+
+@pytest.mark.parametrize(
+    ("text", "erasure"),
+    [
+        ("Please remove my email address from your mailing list.", False),
+        ("ta bort mitt nummer från er ringlista", False),
+        ("Take me off your list and delete everything you have.", True),
+        ("ta bort mig från nyhetsbrevet och ur era register", True),
+        ("Stryk mig från utskicken och ta bort kundkontot.", True),
+    ],
+)
+def test_list_removal_is_an_opt_out_unless_deletion_or_a_register_is_named(
+    text: str, erasure: bool
+) -> None:
+    evidence = rule_evidence("", text)
+    assert RequestType.MARKETING_OPTOUT in evidence.strong
+    assert (RequestType.ERASURE in evidence.strong) is erasure
+    assert evidence.list_only is not erasure
+
+
+def test_a_held_label_is_capped_inside_the_review_band() -> None:
+    classifier = SpacyClassifier(_FixedModel({"erasure": 0.97}))  # type: ignore[arg-type]
+    result = classifier.classify("Dubblett", "Radera dubblettordern 66120 ur systemet, tack.")
+    assert result.labels == ()
+    assert result.needs_review

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dsr_bot.classify.base import Classifier
+from dsr_bot.classify.calibration import load_offsets
 from dsr_bot.classify.language import detect_language
 from dsr_bot.classify.rule_classifier import RuleClassifier
 from dsr_bot.classify.spacy_classifier import (
@@ -27,10 +28,19 @@ def load_classifier(
     review_low: float = 0.2,
     model_dir: Path | None = None,
     use_rules: bool = True,
+    calibrated: bool = True,
 ) -> Classifier:
     """The classifier intake should use. The pipeline is loaded once per process and shared;
-    the returned object is cheap and safe to call from several threads."""
+    the returned object is cheap and safe to call from several threads.
+
+    `threshold` is the global decision threshold. With `calibrated` (the default) each label's
+    threshold is `threshold` plus the offset calibrated on the dev split and stored in the
+    model's `thresholds.json` (clipped to [review_low, 1]); `calibrated=False` uses `threshold`
+    for every label. `review_low` bounds the `needs_review` band either way."""
     path = model_dir or MODEL_DIR
     if model_available(path):
-        return SpacyClassifier(load_pipeline(path), threshold, review_low, use_rules=use_rules)
+        offsets = load_offsets(path) if calibrated else {}
+        return SpacyClassifier(
+            load_pipeline(path), threshold, review_low, use_rules=use_rules, offsets=offsets
+        )
     return RuleClassifier(threshold, review_low)

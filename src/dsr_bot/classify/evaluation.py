@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsr_bot.cases.model import Classification
+from dsr_bot.classify.calibration import load_offsets
 from dsr_bot.classify.corpus import LABELS, LabelledEmail, read_jsonl, read_split
 
 
@@ -100,9 +101,11 @@ def evaluate_split(
     model_dir: Path | None = None,
     mode: str = "combined",
     extra_file: Path | None = None,
+    calibrated: bool = True,
 ) -> Report:
     """Evaluate on `*.{split}.jsonl` (or one JSONL file) with the model and rules combined,
-    the model alone, or the rules alone, so the choice between them is measured."""
+    the model alone, or the rules alone, so the choice between them is measured.
+    `calibrated` applies the per-label thresholds stored with the model (as shipped)."""
     from dsr_bot.classify import RuleClassifier, SpacyClassifier, load_pipeline
     from dsr_bot.classify.spacy_classifier import MODEL_DIR
 
@@ -112,8 +115,9 @@ def evaluate_split(
     if mode == "rules":
         rules = RuleClassifier()
         return evaluate(records, lambda msgs: [rules.classify(s, t) for s, t in msgs])
-    nlp = load_pipeline(model_dir or MODEL_DIR)
-    classifier = SpacyClassifier(nlp, use_rules=mode == "combined")
+    path = model_dir or MODEL_DIR
+    offsets = load_offsets(path) if calibrated and mode == "combined" else {}
+    classifier = SpacyClassifier(load_pipeline(path), use_rules=mode == "combined", offsets=offsets)
     return evaluate(records, lambda msgs: list(classifier.classify_many(msgs)))
 
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from dsr_bot.cases.model import RequestType
+from dsr_bot.classify.business_objects import business_only
 from dsr_bot.classify.own_words import own_words
 
 _ART = r"(?:art(?:ikel|icle|\.)?|artikkel)\s*"
@@ -271,10 +272,22 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
 # labelling guide). The model, having seen "remove me from your lists and your database" many
 # times, often adds erasure to it; without erasure evidence this caps that.
 LIST_REMOVAL = re.compile(
-    r"\b(?:take|get|remove|ta bort|plocka bort|stryk|ta|fjern) (?:me|mig|mej|meg) (?:off|from|"
+    r"\b(?:take|get|remove|ta bort|plocka bort|stryk|ta|fjern) (?:me|mig|mej|meg|"
+    r"(?:my|min|mitt|mina|mine) (?:\w+ )?(?:e-?mail|e-?mail address|address|number|name|details|"
+    r"mejl\w*|e-?post\w*|adress\w*|nummer|mobilnummer|telefonnummer|namn|navn)) (?:off|from|"
     r"från|ur|fra) (?:\w+ )?(?:your |the |this |all |era |er |ert |jeres |deres )?(?:\w+ )?"
     r"(?:mailing list|email list|newsletter|list|lists|mailing|list\w*|utskick\w*|"
-    r"nyhetsbrev\w*|sändlist\w*|e-?postlist\w*|mailliste\w*)\b"
+    r"nyhetsbrev\w*|sändlist\w*|ringlist\w*|e-?postlist\w*|mailliste\w*)\b"
+)
+# What makes a list removal an erasure request as well: a deletion verb, or the data's home
+# (register, database, CRM, "everything") rather than a list. "Remove my email from your
+# mailing list" has neither; "delete me from your lists and your database" has both.
+_ERASURE_BEYOND_LIST = re.compile(
+    r"\b(?:delet|eras|wipe|purge|destroy|scrub|radera|utplåna|makuler|slett|glöm|glem|forget|"
+    r"gallra|rensa)\w*|\bslet\b"
+    r"|\b(?:register|database|databas|system|crm\b|records\b|kundregist|kunddatabas|\w*konto|"
+    r"account|profil)\w*"
+    r"|\b(?:everything|allt|alltihop|alt sammen)\b"
 )
 
 # WEAK: the right's name or topic without the writer clearly asking ("registerutdrag",
@@ -370,6 +383,9 @@ class Evidence:
     strong: frozenset[RequestType]
     weak: frozenset[RequestType]
     list_only: bool = False  # asks off a mailing list and names no erasure
+    # Labels whose verb has a business document as object (business_objects.py): no
+    # evidence for them, and the model's score is held in the review band.
+    held: frozenset[RequestType] = frozenset()
 
 
 NO_EVIDENCE = Evidence(frozenset(), frozenset())
@@ -386,10 +402,20 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     if RequestType.ERASURE in strong | weak and _NOT_DELETING.search(lowered):
         strong.discard(RequestType.ERASURE)
         weak.discard(RequestType.ERASURE)
-    list_only = (
-        RequestType.ERASURE not in strong | weak and LIST_REMOVAL.search(lowered) is not None
+    held = business_only(lowered)
+    strong -= held
+    weak -= held
+    list_removal = LIST_REMOVAL.search(lowered) is not None
+    if list_removal:  # off a mailing list is an opt-out in every wording (labelling guide)
+        strong.add(RequestType.MARKETING_OPTOUT)
+        weak.discard(RequestType.MARKETING_OPTOUT)
+    list_only = list_removal and (
+        RequestType.ERASURE not in strong | weak or not _ERASURE_BEYOND_LIST.search(lowered)
     )
-    return Evidence(frozenset(strong), frozenset(weak), list_only)
+    if list_only:  # "remove my e-mail from your list": the guide's opt-out, not erasure
+        strong.discard(RequestType.ERASURE)
+        weak.discard(RequestType.ERASURE)
+    return Evidence(frozenset(strong), frozenset(weak), list_only, held)
 
 
 def rule_hits(subject: str, text: str) -> set[RequestType]:

@@ -7,17 +7,30 @@ lies between `review_low` and `threshold` is not dropped: it is flagged for a pe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification
 
 
 def decide(
-    scores: dict[str, float], language: str, threshold: float, review_low: float
+    scores: Mapping[str, float],
+    language: str,
+    threshold: float | Mapping[str, float],
+    review_low: float,
 ) -> Classification:
-    """Labels scoring >= `threshold`; `needs_review` when none does but the best >= `review_low`."""
+    """Labels scoring >= their threshold (one float for all labels, or one per label, see
+    `calibration.label_thresholds`); `needs_review` when none does but the best >= `review_low`."""
     full = {
         label.value: round(float(scores.get(label.value, 0.0)), 4) for label in ALL_REQUEST_TYPES
     }
-    labels = tuple(label for label in ALL_REQUEST_TYPES if full[label.value] >= threshold)
+    per_label = (
+        threshold
+        if isinstance(threshold, Mapping)
+        else {label.value: threshold for label in ALL_REQUEST_TYPES}
+    )
+    labels = tuple(
+        label for label in ALL_REQUEST_TYPES if full[label.value] >= per_label[label.value]
+    )
     best = max(full.values())
     needs_review = not labels and best >= review_low
     return Classification(labels=labels, scores=full, language=language, needs_review=needs_review)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification, RequestType
+from dsr_bot.classify.calibration import label_thresholds
 from dsr_bot.classify.language import detect_language
 from dsr_bot.classify.own_words import own_words
 from dsr_bot.classify.rules import rule_evidence
@@ -27,9 +28,11 @@ MAX_CHARS = 4000
 # model already gives at least this score, and is ignored below it: on its own it is as
 # typical of a vendor pitch or newsletter as of a request.
 WEAK_FLOOR = 0.2
-# "Take me off your mailing list" with no erasure wording: erasure stays below the threshold
-# but inside the review band, so a person still sees a doubtful case.
+# "Take me off your mailing list" with no erasure wording, or "delete the duplicate invoice"
+# (business_objects.py): the label stays below the threshold but inside the review band, so a
+# person still sees a doubtful case.
 LIST_ONLY_ERASURE_CAP = 0.45
+HELD_CAP = LIST_ONLY_ERASURE_CAP
 
 
 def model_input(subject: str, text: str) -> str:
@@ -69,11 +72,16 @@ class SpacyClassifier:
         use_rules: bool = True,
         rule_score: float = 0.9,
         weak_floor: float = WEAK_FLOOR,
+        offsets: Mapping[str, float] | None = None,
     ) -> None:
+        """`offsets`: per-label calibration from `thresholds.json` (see `calibration`); each
+        label's threshold is `threshold + offset`. None or {} means one global threshold."""
         check_thresholds(threshold, review_low)
         self.nlp = nlp
         self.threshold = threshold
         self.review_low = review_low
+        self.offsets = dict(offsets or {})
+        self.thresholds = label_thresholds(threshold, review_low, self.offsets)
         self.use_rules = use_rules
         self.rule_score = rule_score
         self.weak_floor = weak_floor
@@ -91,6 +99,8 @@ class SpacyClassifier:
             if evidence.list_only:
                 erasure = RequestType.ERASURE.value
                 scores[erasure] = min(scores[erasure], LIST_ONLY_ERASURE_CAP)
+            for label in evidence.held:
+                scores[label.value] = min(scores[label.value], HELD_CAP)
         return scores
 
     def classify(self, subject: str, text: str) -> Classification:
@@ -99,7 +109,7 @@ class SpacyClassifier:
             doc = self.nlp(model_input(subject, text))
         scores = self._combine(subject, text, doc.cats)
         language = detect_language(f"{subject}\n{text}")
-        return decide(scores, language, self.threshold, self.review_low)
+        return decide(scores, language, self.thresholds, self.review_low)
 
     def classify_many(
         self, messages: Iterable[tuple[str, str]], batch_size: int = 256
@@ -113,4 +123,4 @@ class SpacyClassifier:
         for (subject, text), doc in zip(pending, docs, strict=True):
             scores = self._combine(subject, text, doc.cats)
             language = detect_language(f"{subject}\n{text}")
-            yield decide(scores, language, self.threshold, self.review_low)
+            yield decide(scores, language, self.thresholds, self.review_low)

@@ -12,8 +12,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from dsr_bot.classify.calibration import calibrate, save_offsets
 from dsr_bot.classify.corpus import LABELS, LabelledEmail, carve_dev, read_split
-from dsr_bot.classify.spacy_classifier import MODEL_DIR, model_input
+from dsr_bot.classify.spacy_classifier import MODEL_DIR, SpacyClassifier, model_input
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,21 @@ def train_model(
         if model_dir.exists():
             shutil.rmtree(model_dir)
         shutil.copytree(best, model_dir)
+    calibrate_on_dev(model_dir, dev)
     return model_dir
+
+
+def calibrate_on_dev(model_dir: Path, dev: Sequence[LabelledEmail]) -> dict[str, float]:
+    """Per-label threshold offsets from the dev emails (never test), with the rules on, as
+    shipped; written to the model's thresholds.json (see `calibration`)."""
+    import spacy
+
+    classifier = SpacyClassifier(spacy.load(model_dir))
+    results = list(classifier.classify_many((r.subject, r.text) for r in dev))
+    offsets = calibrate([r.labels for r in dev], [c.scores for c in results])
+    save_offsets(model_dir, offsets, len(dev))
+    log.info("per-label threshold offsets from %d dev emails: %s", len(dev), offsets)
+    return offsets
 
 
 def model_size_bytes(model_dir: Path = MODEL_DIR) -> int:
