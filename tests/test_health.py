@@ -8,15 +8,16 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # (until store/tables.py imports it itself)
 
 from dsr_bot import health, outbox
 from dsr_bot.app import App, build_app, open_database
 from dsr_bot.config import Settings, load_settings
+from dsr_bot.mail.smtp import EmlDirectoryTransport
 from dsr_bot.store import db
 from dsr_bot.store.tables import Case, InboundMessage
 from dsr_bot.watch import MailboxWatcher
@@ -103,7 +104,9 @@ def test_endpoint_is_off_unless_a_port_is_set(mailbox, smtp_sink, bot: Bot):
     assert health.start_for(app, MailboxWatcher(app)) is None
 
 
-def test_outbox_stuck_makes_not_ready_and_metrics_read_the_database(database_url: str):
+def test_outbox_stuck_makes_not_ready_and_metrics_read_the_database(
+    database_url: str, tmp_path: Path
+):
     settings: Settings = load_settings(None, database_url=database_url)
     if not settings.is_sqlite:
         db.upgrade(db.make_engine(database_url))
@@ -123,12 +126,20 @@ def test_outbox_stuck_makes_not_ready_and_metrics_read_the_database(database_url
                 opened_at=now - timedelta(days=40),
             )
         )
-    box = outbox.Outbox(factory, {}, clock=lambda: now)
+    box = outbox.Outbox(factory, {"mail": EmlDirectoryTransport(tmp_path)}, clock=lambda: now)
     fresh = health.outbox_check(box.backlog, clock=lambda: now + timedelta(minutes=5))
     stuck = health.outbox_check(box.backlog, clock=lambda: now + timedelta(minutes=16))
     assert fresh().ok is True
     result = stuck()
     assert result.ok is False and "stuck" in result.detail
+    # Items of a kind this process cannot send (Slack not configured) are not "stuck" here.
+    slackless = outbox.Outbox(
+        factory, {"slack": EmlDirectoryTransport(tmp_path)}, clock=lambda: now
+    )
+    assert slackless.backlog() == (0, None)
+    # A dead item fails readiness however young: a person must act.
+    dead = health.outbox_check(box.backlog, clock=lambda: now, dead=lambda: 1)
+    assert dead().ok is False and "given up" in dead().detail
 
     from dsr_bot import metrics
 

@@ -98,14 +98,24 @@ def test_run_once_opens_cases_and_acknowledges_each_request_once(mailbox, smtp_s
     assert msgs["Återkallar samtycke"]["disposition"] == "case"
     for subject in (
         "Automatiskt svar: Radera mina uppgifter",
-        "Unsubscribe from our newsletter",
         "Undelivered Mail Returned to Sender",
         "Prisförfrågan ultraljud",
     ):
         assert msgs[subject]["disposition"] in ("not_request", "needs_review"), subject
         assert msgs[subject]["acknowledged"] is False
+    # Bulk mail that asks for erasure is still a request (a deadline runs), but RFC 3834
+    # forbids answering it automatically.
+    bulk = msgs["Unsubscribe from our newsletter"]
+    assert (bulk["disposition"], bulk["acknowledged"]) == ("case", False)
+    assert bulk["reason"] == "not acknowledged: precedence: bulk"
     cases = {c["requester"]: c for c in bot.json("cases", "list")}
-    assert set(cases) == {"karin.lind@example.se", "j.smith@example.co.uk", "bjorn@example.se"}
+    assert set(cases) == {
+        "karin.lind@example.se",
+        "j.smith@example.co.uk",
+        "bjorn@example.se",
+        "news@vendor.example.com",
+    }
+    del cases["news@vendor.example.com"]
     assert "erasure" in cases["karin.lind@example.se"]["types"]
     assert cases["j.smith@example.co.uk"]["types"] == ["access"]
     assert cases["j.smith@example.co.uk"]["language"] == "en"
@@ -254,3 +264,85 @@ def test_idle_picks_up_new_mail_and_survives_dovecot_restart(dovecot, mailbox, s
     assert len(bot.json("cases", "list")) == 2
     assert "karin.lind@example.se" not in log and "Radera" not in log
     wait_until(lambda: mailbox.uids("INBOX") == [])
+
+
+WEB_FORM = mail(
+    "noreply@forms.example.se",
+    "Nytt formulär: Kontakt",
+    "Namn: Anna Berg\nE-post: anna.berg@example.se\nMeddelande: Radera alla mina "
+    "personuppgifter ur era register, tack.",
+    headers={"Auto-Submitted": "auto-generated", "Reply-To": "anna.berg@example.se"},
+)
+
+
+def test_automatic_mail_carrying_a_request_opens_a_case_without_acknowledgement(
+    mailbox, smtp_sink, bot: Bot
+):
+    mailbox.append(WEB_FORM)
+    mailbox.append(AUTO_REPLY)  # an out-of-office is an answer, never a request
+    bot.cli("run", "--once")
+    msgs = by_subject(bot.json("messages", "list"))
+    form = msgs["Nytt formulär: Kontakt"]
+    assert form["disposition"] == "case"
+    assert form["acknowledged"] is False
+    assert "auto-submitted: auto-generated" in form["reason"]
+    assert msgs["Automatiskt svar: Radera mina uppgifter"]["disposition"] == "not_request"
+    (case,) = bot.json("cases", "list")
+    assert "erasure" in case["types"]
+    trail = [e["action"] for e in bot.json("cases", "show", case["ref"])["events"]]
+    assert "acknowledgement_suppressed" in trail
+    assert smtp_sink.received == []
+
+
+def test_reply_to_a_closed_case_goes_to_a_person(mailbox, smtp_sink, bot: Bot, database_url):
+    import sqlalchemy as sa
+
+    from dsr_bot.store import db
+    from dsr_bot.store.tables import Case
+
+    mailbox.append(EN_ACCESS)
+    bot.cli("run", "--once")
+    ref = bot.json("cases", "list")[0]["ref"]
+    engine = db.make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(Case).values(status="closed"))
+    engine.dispose()
+    mailbox.append(
+        mail(
+            "j.smith@example.co.uk",
+            f"Re: [{ref}] one more thing",
+            "Thanks. Now please also delete everything you hold on me.",
+        )
+    )
+    bot.cli("run", "--once")
+    last = bot.json("messages", "list")[-1]
+    assert last["disposition"] == "needs_review"
+    assert last["case_ref"] == ref
+    assert "closed case" in last["reason"]
+    assert len(smtp_sink.received) == 1  # only the first acknowledgement
+
+
+def test_relay_refusing_our_sender_is_retried_and_a_refused_message_can_be_revived(
+    mailbox, smtp_sink, bot: Bot
+):
+    mailbox.append(EN_ACCESS)
+    smtp_sink.refuse_sender_with = "550 5.7.1 relay not permitted"
+    bot.cli("run", "--once", outbox_retry_initial=0)
+    (item,) = bot.json("outbox", "list")
+    assert item["status"] == "pending"  # our configuration, not the message: keep trying
+    smtp_sink.refuse_sender_with = None
+
+    smtp_sink.fail_with = "554 5.6.0 message content rejected"
+    bot.cli("run", "--once", outbox_retry_initial=0)
+    (item,) = bot.json("outbox", "list")
+    assert item["status"] == "dead" and item["case_ref"]
+    assert "554" in item["last_error"]
+
+    smtp_sink.fail_with = None
+    assert "1 item(s) queued again" in bot.cli("outbox", "retry", "--all-dead").stdout
+    bot.cli("run", "--once")
+    assert len(smtp_sink.wait_for(1)) == 1
+    assert bot.json("outbox", "list") == [
+        i for i in bot.json("outbox", "list") if i["status"] != "sent"
+    ]
+    assert all(i["purpose"] != "acknowledgement" for i in bot.json("outbox", "list"))

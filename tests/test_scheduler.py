@@ -141,18 +141,25 @@ def test_run_job_survives_a_failing_job_and_unknown_ids(caplog: pytest.LogCaptur
 def test_work_for_app_binds_sweep_and_digest_to_the_database(database_url: str) -> None:
     engine, factory = open_db(database_url)
     seed_case(factory, local(2026, 3, 3, 9))
-    settings = load_settings(None, database_url=database_url, slack_channel="C0DIGEST")
+    settings = load_settings(
+        None, database_url=database_url, slack_channel="C0DIGEST", slack_bot_token="xoxb-t"
+    )
+    stop = threading.Event()
     app = SimpleNamespace(
         settings=settings,
         engine=engine,
         factory=factory,
         clock=lambda: local(2026, 3, 31, 8),
-        outbox=lambda: SimpleNamespace(drain=lambda: "drained"),
+        # Records which transports the retry job asks for and whether it passes the stop event.
+        outbox=lambda kinds=None: SimpleNamespace(
+            drain=lambda stop=None: (tuple(kinds or ()), stop)
+        ),
     )
-    work = sched.work_for_app(app)
+    work = sched.work_for_app(app, stop)
     work["deadline_sweep"]()
     work["daily_digest"]()
-    assert work["outbox_retry"]() == "drained"
+    # The scheduler's thread must not use the watcher's IMAP connection (Sent copies).
+    assert work["outbox_retry"]() == (("mail", "slack"), stop)
     report = work["retention_purge"]()
     assert report.raw_cases == [] and report.anonymised_cases == []
     with factory() as session:
@@ -161,4 +168,23 @@ def test_work_for_app_binds_sweep_and_digest_to_the_database(database_url: str) 
     assert kinds == ["due-in-7d", "extension-cutoff"]
     assert purposes == ["digest", "reminder", "reminder"]
     assert sched.scheduler_for_app(app).jobs() == {}  # built, not started
+    engine.dispose()
+
+
+def test_without_slack_reminders_and_digests_queue_nothing(database_url: str) -> None:
+    engine, factory = open_db(database_url)
+    seed_case(factory, local(2026, 3, 3, 9))
+    settings = load_settings(None, database_url=database_url)
+    app = SimpleNamespace(
+        settings=settings,
+        engine=engine,
+        factory=factory,
+        clock=lambda: local(2026, 3, 31, 8),
+        outbox=None,
+    )
+    work = sched.work_for_app(app)
+    assert "not configured" in work["deadline_sweep"]()
+    assert "not configured" in work["daily_digest"]()
+    with factory() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(Outbound)).scalar_one() == 0
     engine.dispose()

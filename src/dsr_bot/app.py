@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -34,17 +34,22 @@ class App:
     transports: dict[str, outbox.Transport] = field(default_factory=dict)
     sent_copy_folder: str | None = None
 
-    def outbox(self) -> outbox.Outbox:
+    def outbox(self, kinds: Iterable[str] | None = None) -> outbox.Outbox:
+        """The outbox over this process's transports, or only `kinds` of them (the IMAP
+        connection belongs to the watcher's thread, so other threads leave `imap_copy` out)."""
+        transports = self.transports
+        if kinds is not None:
+            transports = {k: v for k, v in transports.items() if k in set(kinds)}
         return outbox.Outbox(
             self.factory,
-            self.transports,
+            transports,
             clock=self.clock,
-            max_attempts=self.settings.outbox_max_attempts,
+            give_up_after=timedelta(hours=self.settings.outbox_give_up_hours),
             retry_initial=self.settings.outbox_retry_initial,
-            on_sent=self._after_send,
+            on_sent=self.after_send,
         )
 
-    def _after_send(self, session: Session, item: Outbound, now: datetime) -> None:
+    def after_send(self, session: Session, item: Outbound, now: datetime) -> None:
         # RFC 3834 does not require it, but staff expect replies in the mailbox's Sent folder.
         if item.kind == "mail" and self.sent_copy_folder:
             outbox.enqueue(
@@ -75,7 +80,7 @@ def build_app(
     engine, factory = open_database(settings)
     controller = settings.resolved_controller()
     policy = IntakePolicy(
-        case_policy=CasePolicy(timezone=settings.timezone, country=settings.holiday_country),
+        case_policy=CasePolicy.from_settings(settings),
         mail_from=settings.mail_from or "",
         from_name=controller.name,
         own_addresses=settings.own_address_set(),
@@ -90,6 +95,10 @@ def build_app(
         clock,
     )
     app = App(settings, engine, factory, intake, clock)
+    # Every instance's sends get a Sent copy; only the leader's watcher (which owns the IMAP
+    # connection) delivers those rows.
+    if settings.imap_host and settings.imap_sent_folder:
+        app.sent_copy_folder = settings.imap_sent_folder
     if settings.mail_outbox_dir is not None:
         from dsr_bot.mail.smtp import EmlDirectoryTransport
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import exc as sa_exc
 
 from dsr_bot.config import ConfigError, Settings, load_settings
 from dsr_bot.store.db import SchemaOutOfDate
@@ -52,6 +53,14 @@ class Main(click.Group):
             sys.exit(2)
         except SchemaOutOfDate as exc:
             click.echo(f"dsr-bot: {exc}", err=True)
+            sys.exit(2)
+        except (sa_exc.OperationalError, sa_exc.ArgumentError, sa_exc.InterfaceError) as exc:
+            # Unreachable server, wrong credentials, unreadable file: name the setting, never
+            # the URL (it may carry a password).
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+            click.echo(
+                f"dsr-bot: cannot use the database (DSR_BOT_DATABASE_URL): {reason}", err=True
+            )
             sys.exit(2)
 
 
@@ -321,10 +330,10 @@ def db_upgrade(ctx: Context) -> None:
 
 
 # Command modules register themselves on `main` when imported (they import it from here).
-from dsr_bot import cli_doctor, cli_extra, cli_ops  # noqa: E402
+from dsr_bot import cli_doctor, cli_extra, cli_ops, cli_outbox  # noqa: E402
 from dsr_bot.cli_fulfilment import fulfil, suppression  # noqa: E402
 
 cli_ops.register(main, cases)
 main.add_command(suppression)
 main.add_command(fulfil)
-assert cli_extra and cli_doctor
+assert cli_extra and cli_doctor and cli_outbox

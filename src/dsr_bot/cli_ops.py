@@ -66,7 +66,7 @@ def cases_extend(
 
     settings = obj.settings()
     settings.require("mail_from")
-    policy = service.CasePolicy(timezone=settings.timezone, country=settings.holiday_country)
+    policy = service.CasePolicy.from_settings(settings)
     now = _now(now_text)
     try:
         with _factory(settings)() as session, session.begin():

@@ -96,7 +96,10 @@ class Settings(BaseSettings):
     classifier_review_low: float = Field(default=0.2, ge=0, lt=1)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
-    outbox_max_attempts: int = Field(default=12, ge=1)
+    # A failing send is retried (backoff capped at an hour) until it is this old; then it is
+    # "dead": /readyz fails and `dsr-bot outbox retry` brings it back. Age, not attempt
+    # count, so a weekend-long SMTP or Slack outage is ridden out.
+    outbox_give_up_hours: float = Field(default=72.0, gt=0)
     # First retry delay after a failed send; doubles per attempt, capped at an hour.
     outbox_retry_initial: float = Field(default=30.0, ge=0)
 
@@ -119,6 +122,7 @@ class Settings(BaseSettings):
     digest_time: str = "08:00"
     retention_raw_months: int = Field(default=12, ge=1)
     retention_anonymise_months: int = Field(default=36, ge=1)
+    # Also close Midsummer Eve, Christmas Eve and New Year's Eve (docs/deadlines.md).
     deadline_extra_closed_days: bool = False
 
     # Operations: health/readiness/metrics HTTP endpoint (off unless a port is given).
@@ -270,7 +274,8 @@ def _describe(exc: ValidationError, prefix: str = "") -> str:
     if err["type"] == "extra_forbidden":
         msg = "unknown setting"
     shown = ""
-    if "password" not in field and "secret" not in field and "token" not in field:
+    # Secrets are never echoed; a database URL may carry a password, so it is not either.
+    if not any(word in field for word in ("password", "secret", "token", "database_url")):
         raw = err.get("input")
         if isinstance(raw, str | int | float) and not isinstance(raw, bool):
             shown = f" (got {raw!r})"

@@ -123,8 +123,14 @@ def outbox_check(
     backlog: Callable[[], tuple[int, datetime | None]],
     clock: Callable[[], datetime],
     stuck_after: timedelta = OUTBOX_STUCK_AFTER,
+    dead: Callable[[], int] = lambda: 0,
 ) -> ReadinessCheck:
     def check() -> CheckResult:
+        given_up = dead()
+        if given_up:
+            # A requester or staff member did not get something: a person must act
+            # (`dsr-bot outbox list`, then `dsr-bot outbox retry`).
+            return CheckResult(False, f"{given_up} item(s) given up on: see `dsr-bot outbox list`")
         count, oldest = backlog()
         if oldest is None:
             return CheckResult(True, "empty")
@@ -288,7 +294,10 @@ def start_for(
     readiness = readiness or Readiness()
     readiness.register("database", database_check(app.engine))
     readiness.register("imap", imap_check(watcher) if watcher is not None else standby_check)
-    readiness.register("outbox", outbox_check(lambda: app.outbox().backlog(), app.clock))
+    readiness.register(
+        "outbox",
+        outbox_check(lambda: app.outbox().backlog(), app.clock, dead=lambda: app.outbox().dead()),
+    )
     collector = metrics.DatabaseCollector(app.factory, timezone=settings.timezone, clock=app.clock)
     server = HealthServer(
         settings.http_host, settings.http_port, readiness, scrape_registry([collector])

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot import metrics
 from dsr_bot.cases import service
 from dsr_bot.cases.letters import Letters
-from dsr_bot.cases.model import Classification, Disposition
+from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, Classification, Disposition
 from dsr_bot.classify.base import Classifier
-from dsr_bot.mail.loops import auto_reply_reason
+from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
 from dsr_bot.mail.parse import ParsedMessage, parse_message
 from dsr_bot.matching import find_duplicate, thread_to_case
 from dsr_bot.replies import ReplyRenderer
@@ -160,9 +160,17 @@ class Intake:
                 outcome = self._decide(session, row)
             metrics.record_outcome(outcome)  # after the commit: a rollback is never counted
             return outcome
+        except sa.exc.DBAPIError:
+            # The database, not the message: leave it unprocessed for the next cycle.
+            raise
         except Exception as exc:
             # A bug or a hostile message we did not foresee: keep it, show it to a human.
-            log.exception("intake failed on inbound %s; marked for review", inbound_id)
+            log.error(
+                "intake failed on inbound %s (%s); marked for review",
+                inbound_id,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),  # a traceback may quote the mail
+            )
             with self._factory() as session, session.begin():
                 row = session.get(InboundMessage, inbound_id)
                 assert row is not None
@@ -177,6 +185,8 @@ class Intake:
                     inbound_id=inbound_id,
                     detail={"error": type(exc).__name__},
                 )
+                for listener in self.listeners:
+                    listener.needs_staff(session, row, now)
             outcome = Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
             metrics.record_outcome(outcome)
             return outcome
@@ -246,10 +256,17 @@ class Intake:
 
         loop_reason = auto_reply_reason(msg, self._policy.own_addresses)
         threaded = thread_to_case(session, msg)
-        if loop_reason is not None:
+        if loop_reason is not None and is_automatic_response(loop_reason):
+            # Bounces and out-of-office replies answer something; they never ask for anything.
             return finish(Disposition.NOT_REQUEST, loop_reason, threaded[0] if threaded else None)
         if threaded is not None:
             case, matched_by = threaded
+            if CaseStatus(case.status) not in OPEN_STATUSES:
+                # "Thanks — and now delete my data too" on a finished case: a person decides
+                # whether it is a new request; it must not vanish into a closed thread.
+                return finish(
+                    Disposition.NEEDS_REVIEW, f"reply to a {case.status} case ({matched_by})", case
+                )
             service.attach_reply(
                 session,
                 case,
@@ -269,7 +286,7 @@ class Intake:
         if not result.is_request:
             if result.needs_review or row.truncated:
                 return finish(Disposition.NEEDS_REVIEW, "uncertain classification", None)
-            return finish(Disposition.NOT_REQUEST, NOT_A_REQUEST, None)
+            return finish(Disposition.NOT_REQUEST, loop_reason or NOT_A_REQUEST, None)
 
         case = service.open_case(
             session,
@@ -286,6 +303,17 @@ class Intake:
             request_subject=msg.subject,
             inbound_id=row.id,
         )
+        if loop_reason is not None:
+            # A web form's no-reply mail or a list post can still carry a real request: the
+            # case and its deadline stand, only the automatic answer is withheld (RFC 3834).
+            service.record_event(
+                session,
+                action="acknowledgement_suppressed",
+                at=now,
+                case_id=case.id,
+                detail={"reason": loop_reason},
+            )
+            return finish(Disposition.CASE, f"not acknowledged: {loop_reason}", case)
         acknowledged = self._acknowledge(session, case, msg, result, now)
         return finish(Disposition.CASE, None, case, acknowledged)
 

@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -144,8 +145,24 @@ def configure(settings: Settings | None, *, verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    threading.excepthook = _log_thread_death
     # Third-party chatter at INFO can include addresses (imapclient logs commands at DEBUG).
     for noisy in ("imapclient", "urllib3", "slack_bolt", "slack_sdk", "apscheduler"):
         logging.getLogger(noisy).setLevel(
             max(logging.getLevelName(level), logging.WARNING) if not verbose else logging.DEBUG
         )
+
+
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    """A dying thread's traceback goes through logging (and so the redactor), not raw stderr:
+    a traceback can quote the mail being handled."""
+    if args.exc_type is SystemExit:
+        return
+    log = logging.getLogger("dsr_bot")
+    exc_info = (
+        (args.exc_type, args.exc_value, args.exc_traceback)
+        if log.isEnabledFor(logging.DEBUG) and args.exc_value is not None
+        else None
+    )
+    name = args.thread.name if args.thread is not None else "?"
+    log.error("thread %s died: %s", name, args.exc_type.__name__, exc_info=exc_info)

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
-DEAD = "dead"  # gave up after max attempts, or a permanent failure; shown to staff
+DEAD = "dead"  # a permanent failure, or still failing when too old: fails /readyz
 
 LEASE = timedelta(minutes=5)
 
@@ -102,14 +102,14 @@ class Outbox:
         transports: Mapping[str, Transport],
         *,
         clock: Callable[[], datetime],
-        max_attempts: int = 12,
+        give_up_after: timedelta = timedelta(hours=72),
         retry_initial: float = 30.0,
         on_sent: Callable[[Session, Outbound, datetime], None] | None = None,
     ) -> None:
         self._factory = factory
         self._transports = transports
         self._clock = clock
-        self._max_attempts = max_attempts
+        self._give_up_after = give_up_after
         self._retry_initial = retry_initial
         self._on_sent = on_sent
 
@@ -220,7 +220,7 @@ class Outbox:
             item.attempts += 1
             item.last_error = error[:2000]
             item.claimed_until = None
-            if permanent or item.attempts >= self._max_attempts:
+            if permanent or now - item.created_at >= self._give_up_after:
                 item.status = DEAD
                 return True
             item.status = PENDING
@@ -228,10 +228,34 @@ class Outbox:
             return False
 
     def backlog(self) -> tuple[int, datetime | None]:
+        """Waiting items this outbox can send (kinds without a transport here are not ours)."""
         with self._factory() as session:
             count, oldest = session.execute(
                 sa.select(sa.func.count(), sa.func.min(Outbound.created_at)).where(
-                    Outbound.status.in_([PENDING, SENDING])
+                    Outbound.status.in_([PENDING, SENDING]),
+                    Outbound.kind.in_(list(self._transports)),
                 )
             ).one()
+            if oldest is not None and oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)  # SQLite's MIN() bypasses the column type
             return int(count), oldest
+
+    def dead(self) -> int:
+        with self._factory() as session:
+            return int(
+                session.execute(
+                    sa.select(sa.func.count()).select_from(Outbound).where(Outbound.status == DEAD)
+                ).scalar_one()
+            )
+
+
+def retry_dead(factory: sessionmaker[Session], now: datetime, item_id: int | None = None) -> int:
+    """Put dead items (one, or all) back in the queue; they get a fresh give-up window."""
+    with factory() as session, session.begin():
+        query = sa.update(Outbound).where(Outbound.status == DEAD)
+        if item_id is not None:
+            query = query.where(Outbound.id == item_id)
+        result = session.execute(
+            query.values(status=PENDING, next_attempt_at=now, created_at=now, claimed_until=None)
+        )
+        return int(result.rowcount or 0)

@@ -41,7 +41,7 @@ def run_service(app: App, stop: threading.Event, slack: SlackRuntime | None = No
             )
 
     def lead(stepping_down: threading.Event) -> None:
-        scheduler = scheduler_for_app(app)
+        scheduler = scheduler_for_app(app, stepping_down)
         scheduler.start()
         watcher = MailboxWatcher(app, stepping_down)
         if server is not None:

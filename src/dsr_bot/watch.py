@@ -65,7 +65,6 @@ class MailboxWatcher:
         transports: dict[str, Transport] = dict(app.transports)
         if self.settings.imap_sent_folder:
             transports["imap_copy"] = ImapAppendTransport(self.mailbox)
-            app.sent_copy_folder = self.settings.imap_sent_folder
         app.transports = transports
 
     # -- one cycle --------------------------------------------------------------------
@@ -192,6 +191,12 @@ class MailboxWatcher:
                 break
         return sent
 
+    def _drain_quietly(self) -> None:
+        try:
+            self.drain_outbox()
+        except Exception as exc:
+            log.warning("outbox drain failed (%s)", type(exc).__name__)
+
     # -- loops ------------------------------------------------------------------------
     def run_once(self) -> CycleResult:
         self.mailbox.connect()
@@ -224,6 +229,18 @@ class MailboxWatcher:
                 delay = backoff.next_delay()
                 log.warning("IMAP unavailable (%s); reconnecting in %.1f s", exc, delay)
                 # Mail already decided still goes out while the mailbox is away.
-                self.drain_outbox()
+                self._drain_quietly()
+                self.stop.wait(delay)
+            except Exception as exc:
+                # The database or a bug: nothing is lost (every step repeats), so back off and
+                # try again rather than let the leader thread die.
+                self.mailbox.close()
+                delay = backoff.next_delay()
+                log.error(
+                    "intake cycle failed (%s); retrying in %.1f s",
+                    type(exc).__name__,
+                    delay,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
                 self.stop.wait(delay)
         self.mailbox.close()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import (
+    OPEN_STATUSES,
     CaseStatus,
     IdentityStatus,
     RequestType,
@@ -42,6 +43,16 @@ class CasePolicy:
     timezone: str = "Europe/Stockholm"
     country: str = "SE"
     four_eyes: bool = False
+    extra_closed_days: bool = False  # Midsummer/Christmas/New Year's Eve (docs/deadlines.md)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CasePolicy:
+        return cls(
+            timezone=settings.timezone,
+            country=settings.holiday_country,
+            four_eyes=settings.four_eyes,
+            extra_closed_days=settings.deadline_extra_closed_days,
+        )
 
 
 def record_event(
@@ -101,7 +112,12 @@ def open_case(
     inbound_id: int | None = None,
     actor: str = SYSTEM,
 ) -> Case:
-    deadline = deadlines.deadline_for(received_at, tz=policy.timezone, country=policy.country)
+    deadline = deadlines.deadline_for(
+        received_at,
+        tz=policy.timezone,
+        country=policy.country,
+        extra_closed_days=policy.extra_closed_days,
+    )
     ref = allocate_ref(session, deadline.received_on.year)
     case = Case(
         ref=ref,
@@ -198,14 +214,24 @@ def extend_deadline(
         raise RuleViolation("An extension needs a reason (Art. 12(3)).")
     if case.extended_due_on is not None:
         raise RuleViolation(f"{case.ref} is already extended to {case.extended_due_on}.")
+    if CaseStatus(case.status) not in OPEN_STATUSES:
+        raise RuleViolation(f"{case.ref} is {case.status}; only an open case can be extended.")
     if not deadlines.extension_allowed(
-        case.received_at, now, tz=policy.timezone, country=policy.country
+        case.received_at,
+        now,
+        tz=policy.timezone,
+        country=policy.country,
+        extra_closed_days=policy.extra_closed_days,
     ):
         raise RuleViolation(
             f"The first month for {case.ref} ended on {case.due_on}; it can no longer be extended."
         )
     case.extended_due_on = deadlines.due_date(
-        case.received_at, tz=policy.timezone, country=policy.country, extended=True
+        case.received_at,
+        tz=policy.timezone,
+        country=policy.country,
+        extended=True,
+        extra_closed_days=policy.extra_closed_days,
     )
     case.extension_reason = reason.strip()
     record_event(

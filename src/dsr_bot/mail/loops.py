@@ -83,3 +83,27 @@ def auto_reply_reason(msg: ParsedMessage, own_addresses: frozenset[str]) -> str 
     if _AUTO_REPLY_SUBJECT.match(msg.subject):
         return "subject looks like an automatic reply"
     return None
+
+
+# Reasons that mean "this message answers something": a bounce, an out-of-office, our own
+# mail. Such a message is never a new request. Other reasons (a web form's no-reply sender,
+# Precedence: bulk, a list, X-Auto-Response-Suppress) only forbid the automatic answer: the
+# message may still exercise a right and is classified.
+_RESPONSE_PREFIXES = (
+    "no sender",
+    "sender is our own address",
+    "delivery report",
+    "auto-submitted: auto-replied",
+    "x-autoreply",
+    "x-autorespond",
+    "null return-path",
+    "subject looks like an automatic reply",
+    "sender is mailer-daemon",
+    "sender is postmaster",
+    "sender is bounce",
+)
+
+
+def is_automatic_response(reason: str) -> bool:
+    """True when `auto_reply_reason` said the message is itself an automatic response."""
+    return reason.lower().startswith(_RESPONSE_PREFIXES)

@@ -50,12 +50,17 @@ class SmtpTransport:
             with self._connect() as conn:
                 refused = conn.sendmail(envelope_from, recipients, item.body)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentFailure(f"recipient refused ({len(exc.recipients)})") from None
-        except smtplib.SMTPResponseException as exc:
-            # RFC 5321 4.2.1: 5yz is a permanent negative reply; 4yz is worth retrying.
-            if 500 <= exc.smtp_code < 600:
-                raise PermanentFailure(f"SMTP {exc.smtp_code}") from None
+            # RFC 5321 4.2.1: a 5yz to RCPT TO is about this address: retrying cannot help.
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            if all(500 <= code < 600 for code in codes):
+                raise PermanentFailure(f"recipient refused (SMTP {codes})") from None
             raise
+        except smtplib.SMTPDataError as exc:
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentFailure(f"message refused (SMTP {exc.smtp_code})") from None
+            raise
+        # Anything else (authentication, MAIL FROM refused, connection) is about our side or
+        # the server's state, not this message: retried until the operator fixes it.
         if refused:
             raise PermanentFailure(f"{len(refused)} recipient(s) refused")
         log.info("sent mail outbox item %s (%s)", item.id, item.purpose)

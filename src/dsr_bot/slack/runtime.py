@@ -90,16 +90,7 @@ class SlackRuntime:
         self._poke.set()
 
     def pump_once(self) -> outbox.DrainResult:
-        transports = {k: self.app.transports[k] for k in PUMP_KINDS if k in self.app.transports}
-        box = outbox.Outbox(
-            self.app.factory,
-            transports,
-            clock=self.app.clock,
-            max_attempts=self.settings.outbox_max_attempts,
-            retry_initial=self.settings.outbox_retry_initial,
-            on_sent=self.app._after_send,
-        )
-        return box.drain()
+        return self.app.outbox(PUMP_KINDS).drain(stop=self._stop)
 
     def _pump(self, interval: float) -> None:
         while not self._stop.is_set():
@@ -210,9 +201,7 @@ def attach_slack(app: App, *, retry_backoff: float = 0.5) -> SlackRuntime | None
     check_settings(settings)
     client = web_client(settings, retry_backoff=retry_backoff)
     controller = settings.resolved_controller()
-    policy = CasePolicy(
-        timezone=settings.timezone, country=settings.holiday_country, four_eyes=settings.four_eyes
-    )
+    policy = CasePolicy.from_settings(settings)
     letters = Letters(
         ReplyRenderer(controller), settings.mail_from or "", controller.name, settings.timezone
     )

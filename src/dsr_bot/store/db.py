@@ -25,7 +25,8 @@ class SchemaOutOfDate(Exception):
 
 def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        # hide_parameters: a failing statement's values (names, subjects) stay out of logs.
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -48,7 +49,7 @@ def make_engine(url: str) -> sa.Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
