@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql  # store.tables needs it loaded
 
 from dsr_bot.app import App
+from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import Classification, RequestType
 from dsr_bot.fulfilment.suppression import is_suppressed
 from dsr_bot.fulfilment.suppression_http import mount_suppression
@@ -92,6 +93,15 @@ def customer_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+def inputs(view: dict[str, Any]) -> dict[str, Any]:
+    """The reply modal's fields as prepared, unedited."""
+    return {
+        b["block_id"]: text_value(b["element"]["initial_value"])
+        for b in view["blocks"]
+        if b["type"] == "input"
+    }
 
 
 class Desk:
@@ -174,12 +184,7 @@ class Desk:
 
     def send(self, view: dict[str, Any]) -> dict[str, Any]:
         """Submit the reply modal as prepared (unedited), as the second approver."""
-        inputs = {
-            b["block_id"]: text_value(b["element"]["initial_value"])
-            for b in view["blocks"]
-            if b["type"] == "input"
-        }
-        return self.submit(APPROVER, view, inputs)
+        return self.submit(APPROVER, view, inputs(view))
 
     def tick(self, *sources: str) -> None:
         blocks = self.card(lambda blocks: "dsr_checklist" in blocks)
@@ -202,7 +207,7 @@ class Desk:
         return customer_db.snapshot(self.customers)
 
 
-def sources_file(path: Path, url: str, *, customers: str = ANONYMISE) -> Path:
+def sources_file(path: Path, url: str, *, customers: str = ANONYMISE, extra: str = "") -> Path:
     """The operator's data-source file: the customer database with its Art. 15(1) facts
     (optionally with another erasure policy for `customers`), and the parent company's CRM,
     a system without a connector and an Art. 19 recipient."""
@@ -210,7 +215,7 @@ def sources_file(path: Path, url: str, *, customers: str = ANONYMISE) -> Path:
     assert ANONYMISE in text
     customer_db.write_sources_file(path, url)
     manual = path.read_text(encoding="utf-8").split(customer_db.sources_toml(url), 1)[1]
-    path.write_text(text.replace(ANONYMISE, customers) + manual, encoding="utf-8")
+    path.write_text(text.replace(ANONYMISE, customers) + extra + manual, encoding="utf-8")
     return path
 
 
@@ -221,6 +226,7 @@ def start(
     smtp_sink: Any,
     tmp_path: Path,
     customers: str = ANONYMISE,
+    extra: str = "",
 ) -> tuple[App, SlackRuntime, str]:
     port = free_port()
     settings = slack_settings(
@@ -229,7 +235,9 @@ def start(
         slack_mode="http",
         slack_http_port=port,
         four_eyes=True,
-        data_sources=sources_file(tmp_path / "sources.toml", customer_url, customers=customers),
+        data_sources=sources_file(
+            tmp_path / "sources.toml", customer_url, customers=customers, extra=extra
+        ),
         **smtp_sink.settings_overrides(),
     )
     app, runtime = start_bot(settings, classifier=SubjectClassifier(), pump_interval=0.1)
@@ -249,13 +257,55 @@ def desk(
     # The misconfiguration that makes erasure fail: deleting a customer whose invoices must
     # be kept (bokföringslagen) is refused by the foreign key.
     policy = 'erasure = "delete"\n' if "failed" in request.node.name else ANONYMISE
-    app, runtime, url = start(slack_api, database_url, customer_url, smtp_sink, tmp_path, policy)
+    # A second SQL source in the same database, for the tests of a second system.
+    extra = second_source(customer_url) if "second_system" in request.node.name else ""
+    app, runtime, url = start(
+        slack_api, database_url, customer_url, smtp_sink, tmp_path, policy, extra
+    )
     try:
         yield Desk(app, runtime, url, slack_api, engine)
     finally:
         runtime.stop()
         app.engine.dispose()
         engine.dispose()
+
+
+ARCHIVE = "Arkivet"
+ARCHIVED = sa.Table(
+    "archive",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("email", sa.String(320)),
+)
+
+
+def second_source(url: str) -> str:
+    """An archive with no Art. 15(1) facts configured, whose table the test creates (or not
+    yet: then erasing there fails)."""
+    return f"""
+[[sources]]
+kind = "sql"
+name = "{ARCHIVE}"
+url = "{url}"
+
+[[sources.tables]]
+name = "archive"
+description = "Arkiverade kundkort"
+email_columns = ["email"]
+erasure = "delete"
+"""
+
+
+def archive(engine: sa.Engine, *emails: str) -> None:
+    ARCHIVED.create(engine)
+    with engine.begin() as conn:
+        for n, email in enumerate(emails, start=1):
+            conn.execute(ARCHIVED.insert().values(id=n, email=email))
+
+
+def archived(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(ARCHIVED.c.email)).scalars())
 
 
 def reply_mail(smtp_sink: Any) -> EmailMessage:
@@ -492,3 +542,84 @@ def test_access_then_erasure_then_opt_out_in_one_approval(desk: Desk, smtp_sink:
     assert "raderat dina personuppgifter" in body and "spärrlista" in body
     with desk.app.factory() as session:
         assert is_suppressed(session, ANNA)
+
+
+# -- erasure is the one step that cannot be rolled back -----------------------------------
+def test_a_letter_that_cannot_be_completed_is_refused_before_a_second_system_is_erased(
+    desk: Desk, smtp_sink: Any
+) -> None:
+    archive(desk.customers, ANNA)
+    desk.receive("Allt [access,erasure]")
+    desk.verify()
+    desk.tick(CRM)
+    view = desk.prepare()  # Anna is in both systems: the Art. 15(1) facts come from the first
+    # Then the first system loses her (someone deleted her there): the facts of the letter
+    # staff approved can no longer be stated, while the archive still holds her.
+    with desk.customers.begin() as conn:
+        for table in ("invoices", "tickets"):
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE customer_id = 1")
+        conn.exec_driver_sql("DELETE FROM customers WHERE id = 1")
+        conn.exec_driver_sql("DELETE FROM newsletter WHERE id = 10")
+    answer = desk.send(view)
+    assert "cannot be completed" in json.dumps(answer, ensure_ascii=False)
+    assert archived(desk.customers) == [ANNA]  # refused before anything was erased
+    assert events(desk.app, "data_erased", "erasure_failed", "reply_approved") == []
+    time.sleep(0.3)
+    assert len(smtp_sink.received) == 1
+
+
+def test_a_retry_after_a_second_system_broke_confirms_what_the_first_attempt_erased(
+    desk: Desk, smtp_sink: Any
+) -> None:
+    before = desk.snapshot()
+    desk.receive("Radera mig [erasure]")
+    desk.verify()
+    desk.tick(CRM)
+    view = desk.prepare()
+    answer = desk.send(view)  # the archive's table is missing: erasing there fails
+    assert "erasure failed" in json.dumps(answer, ensure_ascii=False)
+    # The first system committed its erasure; the trail says so, with the row counts.
+    assert desk.snapshot()["customers"][0]["email"] is None
+    [failed] = events(desk.app, "erasure_failed")
+    first, second = failed.detail["sources"]
+    assert (first["committed"], second["committed"]) == (True, False)
+    assert {t["table"]: t["rows"] for t in first["tables"]}["newsletter"] == 1
+
+    archive(desk.customers, ANNA)  # the operator fixes the archive; staff send again
+    assert "errors" not in desk.send(view)
+    body = reply_mail(smtp_sink).get_body(("plain",)).get_content()
+    # Erased at the first attempt (found no more now), and in the archive at the second.
+    for line in ("Kontaktuppgifter", "Nyhetsbrev", "Supportärenden", "Arkiverade kundkort"):
+        assert line in body
+    assert f"Fakturor: {BOOKKEEPING}" in body
+    assert archived(desk.customers) == []
+    assert desk.snapshot()["invoices"] == before["invoices"]
+
+
+def test_a_failure_after_erasure_keeps_the_erasure_on_record_and_the_retry_truthful(
+    desk: Desk, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk.receive("Radera mig [erasure]")
+    desk.verify()
+    desk.tick(CRM)
+    view = desk.prepare()
+    queue = Letters.enqueue
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise OSError("disk full")  # queueing the letter fails after the erasure committed
+
+    monkeypatch.setattr(Letters, "enqueue", broken)
+    post_signed(desk.url, view_submission(APPROVER, view, inputs(view)), SIGNING_SECRET)
+    assert desk.snapshot()["customers"][0]["email"] is None  # erased, and that cannot be undone
+    [erased] = events(desk.app, "data_erased")
+    tables = {t["table"]: t["rows"] for t in erased.detail["sources"][0]["tables"]}
+    assert tables["customers"] == 1 and tables["newsletter"] == 1
+    [failure] = events(desk.app, "action_failed")
+    assert failure.detail == {"action": "approve_reply", "reason": "OSError"}
+    assert only_case(desk.app).status == "in_progress"
+
+    monkeypatch.setattr(Letters, "enqueue", queue)
+    assert "errors" not in desk.send(view)
+    body = reply_mail(smtp_sink).get_body(("plain",)).get_content()
+    for line in ("Kontaktuppgifter", "Nyhetsbrev", "Supportärenden", f"Fakturor: {BOOKKEEPING}"):
+        assert line in body

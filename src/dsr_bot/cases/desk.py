@@ -6,6 +6,7 @@ See `cases/actions.py` for the actions themselves.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,19 @@ from dsr_bot.cases.fulfiller import Fulfiller
 from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, RuleViolation
 from dsr_bot.store.tables import Case, Event, InboundMessage, StaffAction
+
+log = logging.getLogger(__name__)
+
+# Session.info key of the audit events an action must keep even if its transaction rolls back.
+_SURVIVING = "dsr_bot.audit_surviving_rollback"
+
+
+def audit_surviving_rollback(session: Session, action: str, detail: dict[str, Any]) -> None:
+    """Record `action` even if the action's transaction rolls back: for work done outside
+    it that cannot be undone, e.g. an erasure already committed in a customer database
+    (Art. 5(2): the controller must be able to show what it did). On commit the caller's own
+    event stands instead; on any failure `DeskBase._act` writes this one separately."""
+    session.info.setdefault(_SURVIVING, []).append((action, detail))
 
 
 @dataclass(frozen=True)
@@ -93,8 +107,10 @@ class DeskBase:
     ) -> Iterator[tuple[Session, datetime] | None]:
         """Yields (session, now), or None when `key` was used before (a repeat)."""
         now = self.clock()
+        surviving: list[tuple[str, dict[str, Any]]] = []
         try:
             with self.factory() as session, session.begin():
+                session.info[_SURVIVING] = surviving
                 if key is not None and not _claim(session, key, staff, action, case_id, now):
                     yield None
                     return
@@ -105,18 +121,39 @@ class DeskBase:
                     )
                 yield session, now
         except RuleViolation as exc:
+            # What a failed fulfilment did (e.g. row counts of an erasure) stays on record
+            # although the approval's own transaction rolled back.
+            done = [*surviving, *getattr(exc, "audit", ())]
+            self._record_failure(staff, action, case_id, now, "action_refused", str(exc), done)
+            raise
+        except Exception as exc:
+            if surviving:  # irreversible work was done: the trail must say so
+                why = type(exc).__name__
+                self._record_failure(staff, action, case_id, now, "action_failed", why, surviving)
+            raise
+
+    def _record_failure(
+        self,
+        staff: Staff,
+        action: str,
+        case_id: int | None,
+        now: datetime,
+        outcome: str,
+        reason: str,
+        events: list[tuple[str, dict[str, Any]]],
+    ) -> None:
+        """The refusal or failure and `events`, in a transaction of their own."""
+        try:
             with self.factory() as session, session.begin():
                 service.record_event(
                     session,
-                    action="action_refused",
+                    action=outcome,
                     at=now,
                     actor=staff.actor,
                     case_id=case_id,
-                    detail={"action": action, "reason": str(exc)},
+                    detail={"action": action, "reason": reason},
                 )
-                # What a failed fulfilment did (e.g. row counts of a rolled-back erasure)
-                # stays on record although the approval's own transaction rolled back.
-                for name, detail in getattr(exc, "audit", ()):
+                for name, detail in events:
                     service.record_event(
                         session,
                         action=name,
@@ -125,6 +162,12 @@ class DeskBase:
                         case_id=case_id,
                         detail=detail,
                     )
+        except Exception:
+            if not events:
+                raise
+            # The database is unreachable too: the log is the last place the irreversible
+            # work can be written down (counts and table names only, no personal data).
+            log.error("case %s %s: unrecorded audit events %s", case_id, action, events)
             raise
 
     def check_allowed(self, staff: Staff, action: str, case_id: int | None) -> None:

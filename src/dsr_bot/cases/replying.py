@@ -3,8 +3,10 @@
 Approval is the moment the company acts on the data (Art. 12(3): "action taken on a
 request"). So, in the approval's transaction, after the rules (Art. 12(6) identity, four
 eyes, every manual system ticked off) and before the letter is queued, the `Fulfiller`
-exports, erases or suppresses. If it fails, the whole approval rolls back: no letter
-confirms work that was not done, and the same modal can be submitted again once fixed.
+exports, suppresses and, last, erases. If it fails, the whole approval rolls back: no
+letter confirms work that was not done, and the same modal can be submitted again once
+fixed. Erasure alone cannot be rolled back (each customer database commits on its own), so
+the letter is rendered and checked before it, and its audit event survives a rollback.
 """
 
 from __future__ import annotations
@@ -147,8 +149,19 @@ class ReplyDesk(TriageDesk):
                 )
             done = Fulfilled()
             if self.fulfiller is not None:
+
+                def check_letter(fields: dict[str, Any]) -> None:
+                    # Refuse while refusing still undoes everything: erasure comes next.
+                    fields = self._with_recipients(fields, case, ticked)
+                    self._letter(name, case, fields, subject, text, edited)
+
                 done = self.fulfiller.fulfil(
-                    session, case, language=self._language(case), now=now, actor=staff.actor
+                    session,
+                    case,
+                    language=self._language(case),
+                    now=now,
+                    actor=staff.actor,
+                    before_erasure=check_letter,
                 )
             fields = self._with_recipients(done.fields, case, ticked)
             subject, text, html = self._letter(name, case, fields, subject, text, edited)

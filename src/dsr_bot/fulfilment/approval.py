@@ -11,7 +11,9 @@
 - rectification, restriction, objection: staff work in the systems (the card's checklist);
   the reply is the confirmation.
 
-Export runs before erasure, so an access-and-erasure request gets its copy first. A source
+Export runs before erasure, so an access-and-erasure request gets its copy first, and
+erasure runs last, after the desk has checked the letter: it is the one step that cannot be
+rolled back (each customer database commits on its own). A source
 that cannot be searched refuses the approval (an access reply missing a system would be
 incomplete; an erasure confirmation would be untrue). Everything is audited by the
 functions in `plan.py` and `suppression.py`: counts and hashes, never values.
@@ -19,12 +21,13 @@ functions in `plan.py` and `suppression.py`: counts and hashes, never values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dsr_bot.cases.desk import audit_surviving_rollback
 from dsr_bot.cases.fulfiller import (
     Attachment,
     ChecklistEntry,
@@ -128,51 +131,73 @@ class CaseFulfiller:
 
     # -- on approval --------------------------------------------------------------------
     def fulfil(
-        self, session: Session, case: Any, *, language: str, now: datetime, actor: str
+        self,
+        session: Session,
+        case: Any,
+        *,
+        language: str,
+        now: datetime,
+        actor: str,
+        before_erasure: Callable[[dict[str, Any]], None] | None = None,
     ) -> Fulfilled:
+        """Export, suppress, then erase. `before_erasure` gets the reply fields known so far
+        and may refuse (raise): the last point at which refusing leaves no trace in the
+        customer systems, so the desk checks the letter there."""
         types = set(case.types)
         fields: dict[str, Any] = {}
         attachments: tuple[Attachment, ...] = ()
-        if self._searches(types):
-            person = plan.person_for_case(case)
-            if types & {ACCESS, PORTABILITY}:
-                portability = ACCESS not in types
-                findings, errors = plan.find_all(self.sources, person)
-                if errors:
-                    why = "; ".join(f"{name}: {e}" for name, e in errors.items())
-                    raise FulfilmentFailed(
-                        f"{case.ref}: export failed, nothing sent. {why}",
-                        [("export_failed", {"errors": errors})],
-                    )
-                files = plan.record_export(
-                    session, case, findings, portability=portability, now=now, actor=actor
+        person = plan.person_for_case(case) if self._searches(types) else None
+        if person is not None and types & {ACCESS, PORTABILITY}:
+            portability = ACCESS not in types
+            findings, errors = plan.find_all(self.sources, person)
+            if errors:
+                why = "; ".join(f"{name}: {e}" for name, e in errors.items())
+                raise FulfilmentFailed(
+                    f"{case.ref}: export failed, nothing sent. {why}",
+                    [("export_failed", {"errors": errors})],
                 )
-                json_name, csv_name = attachment_names(case.ref, language)
-                attachments = (
-                    (json_name, "application/json", files["json"]),
-                    (csv_name, "text/csv", files["csv"]),
-                )
-                fields.update(self._export_fields(case.ref, language, findings, portability))
-            if ERASURE in types:
-                plan.check_erasure_allowed(case)
-                reports = plan.erase_sources(self.sources, person)
-                detail = plan.erasure_detail(self.sources, case, reports)
-                failed = [r for r in reports if not r.ok]
-                if failed:
-                    why = "; ".join(f"{r.source}: {r.error}" for r in failed)
-                    # Audited via FulfilmentFailed: the approval's transaction rolls back.
-                    raise FulfilmentFailed(
-                        f"{case.ref}: erasure failed, no confirmation sent. {why}",
-                        [("erasure_failed", detail)],
-                    )
-                plan.record_erasure(
-                    session, self.sources, case, reports, now=now, actor=actor, dry_run=False
-                )
-                fields.update(self._erasure_fields(case, language, reports))
+            files = plan.record_export(
+                session, case, findings, portability=portability, now=now, actor=actor
+            )
+            json_name, csv_name = attachment_names(case.ref, language)
+            attachments = (
+                (json_name, "application/json", files["json"]),
+                (csv_name, "text/csv", files["csv"]),
+            )
+            fields.update(self._export_fields(case.ref, language, findings, portability))
         if types & SUPPRESSING and case.requester_email:
             suppress(session, case.requester_email, case_id=case.id, now=now, actor=actor)
-        fields.update(self._suppression_fields(case, language, extra=fields.get("note")))
-        return Fulfilled(fields, attachments)
+        erasing = person is not None and ERASURE in types
+        if erasing:
+            plan.check_erasure_allowed(case)
+        if before_erasure is not None:
+            before_erasure(self._final_fields(case, language, fields))
+        if person is not None and erasing:
+            fields.update(self._erase(session, case, person, language, now=now, actor=actor))
+        return Fulfilled(self._final_fields(case, language, fields), attachments)
+
+    def _final_fields(self, case: Any, language: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return {**fields, **self._suppression_fields(case, language, extra=fields.get("note"))}
+
+    def _erase(
+        self, session: Session, case: Any, person: Any, language: str, *, now: datetime, actor: str
+    ) -> dict[str, Any]:
+        """Erase in every source; the reply fields. Each source commits on its own, so from
+        here on the approval can no longer be undone: the audit event is registered to
+        survive a rollback of the approval, and the confirmation also counts what earlier,
+        failed approvals of this case erased (a retry finds those rows gone)."""
+        earlier = plan.erased_before(self.sources, session, case)
+        reports = plan.erase_sources(self.sources, person)
+        failed = [r for r in reports if not r.ok]
+        detail = plan.erasure_detail(self.sources, case, reports)
+        audit_surviving_rollback(session, "erasure_failed" if failed else "data_erased", detail)
+        if failed:
+            why = "; ".join(f"{r.source}: {r.error}" for r in failed)
+            raise FulfilmentFailed(f"{case.ref}: erasure failed, no confirmation sent. {why}")
+        plan.record_erasure(
+            session, self.sources, case, reports, now=now, actor=actor, dry_run=False
+        )
+        return self._erasure_fields(case, language, [*earlier, *reports])
 
     # -- reply fields ------------------------------------------------------------------
     def _export_fields(

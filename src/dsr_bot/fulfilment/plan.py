@@ -5,8 +5,9 @@ database (for the audit events) and the loaded `DataSources`; the functions here
 customer systems, do the work, and record what happened, counts only, never values.
 
 The audit event is written in the caller's transaction *after* the source committed, since
-the two are different databases and no two-phase commit is attempted. Erasure is
-idempotent (a second run finds nothing left to erase), so a lost event can be re-proven.
+the two are different databases and no two-phase commit is attempted. The desk registers
+it to survive a rollback of that transaction (`cases.desk.audit_surviving_rollback`), and
+`erased_before` reads it back, so a retried approval still confirms what the first erased.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ from sqlalchemy.orm import Session
 
 from dsr_bot.cases.model import OPEN_STATUSES, IdentityStatus, RequestType, RuleViolation
 from dsr_bot.cases.service import record_event
-from dsr_bot.fulfilment.findings import ErasureReport, Findings, erasure_preview, export
+from dsr_bot.fulfilment.findings import (
+    ErasureReport,
+    Findings,
+    TableOutcome,
+    erasure_preview,
+    export,
+)
 from dsr_bot.fulfilment.person import Person
-from dsr_bot.fulfilment.sources import DataSourceError, DataSources
+from dsr_bot.fulfilment.sources import DataSourceError, DataSources, ErasureAction
 from dsr_bot.fulfilment.sql_connector import SqlConnector, describe_error
-from dsr_bot.store.tables import Case
+from dsr_bot.store.tables import Case, Event
 
 # Art. 19: erasure (17(1)), rectification (16) and restriction (18) must be passed on to
 # every recipient the data was disclosed to.
@@ -176,11 +183,50 @@ def erase_sources(
     sources: DataSources, person: Person, *, dry_run: bool = False
 ) -> list[ErasureReport]:
     """Erase in every SQL source, one transaction each; needs no dsr-bot session, so the
-    caller need not hold its own database open while customer systems are worked on."""
+    caller need not hold its own database open while customer systems are worked on.
+
+    Every source gets a report, even one whose connector broke unexpectedly: the sources
+    before it have committed, and their row counts must reach the audit trail."""
     reports = []
     for source in sources.sql:
-        with _connector(sources, source) as connector:
-            reports.append(connector.erase(person, dry_run=dry_run))
+        try:
+            with _connector(sources, source) as connector:
+                reports.append(connector.erase(person, dry_run=dry_run))
+        except Exception as exc:  # reported, not swallowed: see the docstring
+            why = f"{describe_error(exc)}; check {source.name}: what changed there is unknown"
+            reports.append(ErasureReport(source.name, dry_run, error=why))
+    return reports
+
+
+def erased_before(sources: DataSources, session: Session, case: Case) -> list[ErasureReport]:
+    """What earlier erasures of this case committed, rebuilt from their audit events.
+
+    A retried approval (after another source failed, or the approval's own transaction
+    rolled back) finds those rows gone; the confirmation must still name them (Art. 12(1):
+    the information given must be accurate), so it is built from these reports as well."""
+    rows = session.execute(
+        sa.select(Event.detail)
+        .where(Event.case_id == case.id, Event.action.in_(["data_erased", "erasure_failed"]))
+        .order_by(Event.id)
+    ).scalars()
+    described = {
+        (s.name, t.name): (t.description, t.keep_reason) for s in sources.sql for t in s.tables
+    }
+    reports = []
+    for detail in rows:
+        for done in (detail or {}).get("sources", []):
+            if not done.get("committed"):
+                continue
+            outcomes = tuple(
+                TableOutcome(
+                    t["table"],
+                    ErasureAction(t["action"]),
+                    int(t["rows"]),
+                    *described.get((done["source"], t["table"]), ("", t.get("reason", ""))),
+                )
+                for t in done.get("tables", [])
+            )
+            reports.append(ErasureReport(done["source"], False, outcomes))
     return reports
 
 
