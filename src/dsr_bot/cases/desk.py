@@ -41,6 +41,9 @@ class Staff:
 
     actor: str
     approver: bool
+    # Why a non-approver is refused, when it is not simply that they are not one (e.g. the
+    # approver group could not be read); empty for the usual sentence.
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ class DeskBase:
                     return
                 if not staff.approver:
                     raise RuleViolation(
-                        "Only approvers may do this (DSR_BOT_SLACK_APPROVERS); "
+                        staff.refusal
+                        or "Only approvers may do this (DSR_BOT_SLACK_APPROVERS); "
                         "your attempt has been recorded."
                     )
                 yield session, now

@@ -2,7 +2,9 @@
 
 Group membership is read with `usergroups.users.list` and cached for a few minutes, so a
 person removed from the group loses the right soon without every click costing an API call.
-If the lookup fails we refuse (fail closed): an outage must not widen who can release data.
+If the lookup fails once the cached list is older than that, we refuse (fail closed): an
+outage must neither widen who can release data nor keep the right of someone removed from
+the group while it lasts (Art. 32(1)(b), Art. 5(1)(f)).
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from collections.abc import Callable, Iterable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from dsr_bot.cases.desk import Staff
+
 log = logging.getLogger(__name__)
+
+UNCHECKED = (
+    "Slack could not be asked just now whether you are in the approver group, so to be safe "
+    "this is refused; try again in a minute. Your attempt has been recorded."
+)
 
 
 class Approvers:
@@ -37,11 +46,28 @@ class Approvers:
         self._lock = threading.Lock()
 
     def is_approver(self, user_id: str) -> bool:
-        if user_id in self.users:
-            return True
-        return any(user_id in self._members(group) for group in self.groups)
+        return self.check(user_id)[0]
 
-    def _members(self, group: str) -> frozenset[str]:
+    def staff(self, user_id: str) -> Staff:
+        """The clicker as the desk sees them; a refusal says if Slack could not be asked."""
+        approver, unchecked = self.check(user_id)
+        return Staff(f"slack:{user_id}", approver, refusal=UNCHECKED if unchecked else "")
+
+    def check(self, user_id: str) -> tuple[bool, bool]:
+        """(may act, a group could not be read): the second explains a refusal."""
+        if user_id in self.users:
+            return True, False
+        unchecked = False
+        for group in self.groups:
+            members = self._members(group)
+            if members is None:
+                unchecked = True
+            elif user_id in members:
+                return True, False
+        return False, unchecked
+
+    def _members(self, group: str) -> frozenset[str] | None:
+        """The group's members, or None if they cannot be known now (no fresh cache)."""
         now = self._clock()
         with self._lock:
             cached = self._cache.get(group)
@@ -50,8 +76,10 @@ class Approvers:
         try:
             response = self._client.usergroups_users_list(usergroup=group)
         except (SlackApiError, OSError) as exc:
+            # A stale list is not used: someone removed from the group would keep the right
+            # for as long as Slack stays unreachable.
             log.warning("cannot read user group %s: %s", group, type(exc).__name__)
-            return cached[1] if cached is not None else frozenset()
+            return None
         members = frozenset(response.get("users") or [])
         with self._lock:
             self._cache[group] = (now, members)
