@@ -10,23 +10,33 @@ from __future__ import annotations
 import base64
 import os
 import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from email.feedparser import BufferedSubFile
+from email.message import Message
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dsr_bot.mail import parse as parse_module
 from dsr_bot.mail.body import MAX_TEXT_CHARS
 from dsr_bot.mail.parse import (
     LOOP_HEADERS,
     MAX_ADDRESS_CHARS,
+    MAX_BOUNDARY_LINES,
+    MAX_CONTAINERS,
     MAX_FILENAME_CHARS,
     MAX_ID_CHARS,
     MAX_NAME_CHARS,
     Attachment,
     ParsedMessage,
     parse_message,
+    structure_limit,
 )
 from dsr_bot.mail.quoting import html_to_text, new_text
 from dsr_bot.store.tables import Case, InboundMessage
@@ -449,7 +459,7 @@ def test_many_references_keep_the_most_recent() -> None:
 
 
 def test_deep_nesting_is_cut_off_with_a_warning() -> None:
-    depth = 200
+    depth = 60  # deeper than walk() reads, shallow enough for the parser to read whole
     head = "".join(
         f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(depth)
     )
@@ -457,6 +467,103 @@ def test_deep_nesting_is_cut_off_with_a_warning() -> None:
     parsed = parse_message(raw)
     assert_sane(parsed)
     assert parsed.ok and any("too deep" in w for w in parsed.warnings)
+
+
+@contextmanager
+def parser_work() -> Iterator[Counter[str]]:
+    """Count what the stdlib MIME parser does: parts made, lines read, boundary tests run.
+
+    A budget in operations rather than seconds: it holds on a loaded machine and fails
+    the same way every time.
+    """
+    seen: Counter[str] = Counter()
+    push, readline, init = (
+        BufferedSubFile.push_eof_matcher,
+        BufferedSubFile.readline,
+        Message.__init__,
+    )
+
+    def counted_push(self: BufferedSubFile, pred: Callable[[str], object]) -> None:
+        def counted(line: str) -> object:
+            seen["boundary tests"] += 1
+            return pred(line)
+
+        push(self, counted)
+
+    def counted_readline(self: BufferedSubFile) -> object:
+        seen["lines"] += 1
+        return readline(self)
+
+    def counted_init(self: Message, *args: object, **kwargs: object) -> None:
+        seen["parts"] += 1
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with (
+        patch.object(BufferedSubFile, "push_eof_matcher", counted_push),
+        patch.object(BufferedSubFile, "readline", counted_readline),
+        patch.object(Message, "__init__", counted_init),
+    ):
+        yield seen
+
+
+def test_200000_tiny_parts_are_parsed_only_up_to_the_limit() -> None:
+    """The reviewer's 7.4 MB message took 39 s in the stdlib parser."""
+    parts = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(200_000))
+    raw = msg('From: a@b.se\nContent-Type: multipart/mixed; boundary="b"', parts + b"--b--\r\n")
+    with parser_work() as seen:
+        parsed = parse_message(raw)
+    assert_sane(parsed)
+    assert seen["parts"] <= MAX_BOUNDARY_LINES + 2, seen
+    assert parsed.sender_email == "a@b.se" and parsed.text.startswith("x")
+    assert not parsed.ok and any("too costly" in w for w in parsed.warnings)  # to review
+
+
+@st.composite
+def hostile_mime(draw: st.DrawFn) -> tuple[bytes, int, int, int]:
+    """Nested multiparts around many tiny parts and many filler lines, any line ending."""
+    depth = draw(st.integers(0, 300))
+    parts = draw(st.integers(0, 3_000))
+    filler = draw(st.integers(0, 200_000))
+    eol = draw(st.sampled_from([b"\r\n", b"\n", b"\r"]))
+    kind = draw(st.sampled_from([b"multipart/mixed", b"MULTIPART/alternative", b"message/rfc822"]))
+    lines = [b"From: a@b.se"]
+    for i in range(depth):
+        if kind == b"message/rfc822":
+            lines += [b"Content-Type: message/rfc822", b""]
+        else:
+            lines += [b'Content-Type: %s; boundary="d%d"' % (kind, i), b"", b"--d%d" % i]
+    lines += [b'Content-Type: multipart/mixed; boundary="p"', b""]
+    lines += [b"--p\r\n\r\nx"] * parts + [b"y"] * filler + [b"--p--"]
+    return eol.join(lines).replace(b"\r\n", eol), depth, parts, filler
+
+
+WORK = 2_000_000  # MAX_LINE_WORK scaled down so each example runs in well under a second
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_mime())
+def test_hostile_structure_is_parsed_within_a_budget(shape: tuple[bytes, int, int, int]) -> None:
+    raw, depth, parts, filler = shape
+    with patch.object(parse_module, "MAX_LINE_WORK", WORK), parser_work() as seen:
+        parsed = parse_message(raw)
+    assert_sane(parsed)
+    assert seen["parts"] <= MAX_BOUNDARY_LINES + MAX_CONTAINERS + 2, seen
+    assert seen["boundary tests"] <= WORK, seen
+    assert seen["lines"] <= WORK // 5 * 1.1 + 10_000, seen
+    cut = any("too costly" in w for w in parsed.warnings)
+    assert parsed.ok is not cut
+    if depth + 1 < MAX_CONTAINERS and parts + depth < MAX_BOUNDARY_LINES:
+        # Then only the lines can make it too costly: each costs 5 + the containers above it.
+        per_line = 5 + depth + 1
+        if (filler + 3 * parts + 3 * depth + 10) * per_line <= WORK:
+            assert not cut
+        if filler * per_line > WORK:
+            assert cut
+
+
+def test_ordinary_mail_is_read_whole() -> None:
+    for raw in _SAMPLE_BYTES:
+        assert structure_limit(raw) is None
 
 
 def test_thousands_of_parts_are_cut_off_with_a_warning() -> None:
@@ -498,6 +605,7 @@ def test_30_mb_attachment_is_listed_within_a_few_copies_of_memory() -> None:
     assert parsed.text == "Se bifogad fil."
     # Measured 83 MB for this 30 MB message: the parser's line list plus the joined payload.
     assert peak < 3.5 * len(raw), peak
+    assert parsed.ok and structure_limit(raw) is None  # a big attachment is not hostile
 
 
 QUOTING_CASES = [
