@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dsr_bot.outbox import PENDING, SENDING, SENT, PermanentFailure
+from dsr_bot.outbox import PENDING, SENT, PermanentFailure
 from dsr_bot.slack import notify, render
 from dsr_bot.store.tables import Case, InboundMessage, Outbound
 
@@ -113,8 +113,8 @@ class SlackTransport:
                     method = "chat.update"
                     args.update(channel=case.slack_channel, ts=case.slack_ts)
                 elif method == "chat.update":
-                    if _pending(session, notify_key=f"slack:card:{case.id}"):
-                        return None  # the pending post renders the current state anyway
+                    if _waiting(session, f"slack:card:{case.id}"):
+                        return None  # the post, not yet rendered, will show the current state
                     raise CardNotPosted(f"case card for {case.ref} not posted yet")
             elif kind == "triage_card":
                 inbound = session.get_one(InboundMessage, int(payload["inbound_id"]))
@@ -124,7 +124,7 @@ class SlackTransport:
                 if method == "chat.update":
                     posted = _posted(session, notify.triage_card_key(inbound.id))
                     if posted is None:
-                        if _pending(session, notify.triage_card_key(inbound.id)):
+                        if _waiting(session, notify.triage_card_key(inbound.id)):
                             return None
                         raise CardNotPosted(f"triage card for inbound {inbound.id} not posted yet")
                     channel, _, ts = posted.partition("/")
@@ -132,11 +132,15 @@ class SlackTransport:
         return method, args
 
 
-def _pending(session: Session, notify_key: str) -> bool:
+def _waiting(session: Session, notify_key: str) -> bool:
+    """The first post is queued and not yet taken by a sender: it will be rendered from the
+    state as it is then, so an update before it has nothing to add. Once a sender holds it
+    (SENDING) it may already have been rendered from an older state; an update then must
+    wait for its ts and be retried (`CardNotPosted`), or the card would stay stale."""
     status = session.execute(
         sa.select(Outbound.status).where(Outbound.idempotency_key == notify_key)
     ).scalar_one_or_none()
-    return status in (PENDING, SENDING)
+    return status == PENDING
 
 
 def _posted(session: Session, key: str) -> str | None:
