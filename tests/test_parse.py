@@ -8,6 +8,7 @@ bytes: whatever arrives, `parse_message` returns a sane `ParsedMessage` and neve
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import tracemalloc
 from collections import Counter
@@ -39,6 +40,7 @@ from dsr_bot.mail.parse import (
     structure_limit,
 )
 from dsr_bot.mail.quoting import html_to_text, new_text
+from dsr_bot.slack import render
 from dsr_bot.store.tables import Case, InboundMessage
 from tests.ops_support import open_db
 
@@ -826,3 +828,24 @@ def test_html_that_makes_htmlparser_quadratic_stays_fast(html: str) -> None:
     start = datetime.now(UTC)
     html_to_text(html)
     assert datetime.now(UTC) - start < timedelta(seconds=2)  # unguarded: 84 s for "<a" * 100k
+
+
+def test_card_excerpt_parses_a_bounded_prefix_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slack re-renders a card on every update; a 25 MB message must not be re-parsed."""
+    parsed_sizes: list[int] = []
+
+    def counting_parse(raw: bytes) -> ParsedMessage:
+        parsed_sizes.append(len(raw))
+        return parse_message(raw)
+
+    monkeypatch.setattr(parse_module, "parse_message", counting_parse)
+    raw = msg(
+        f"From: a@b.se\nMessage-ID: <{os.urandom(8).hex()}@b.se>",
+        b"Jag vill ha ett registerutdrag.\r\n\r\n" + b"> citerad rad\r\n" * 600_000,
+    )
+    inbound = InboundMessage(raw=raw, raw_sha256=hashlib.sha256(raw).hexdigest())
+    texts = [render.request_text(inbound) for _ in range(3)]
+    assert texts == ["Jag vill ha ett registerutdrag."] * 3
+    assert parsed_sizes == [render.RENDER_RAW_BYTES] and len(raw) > render.RENDER_RAW_BYTES
+    inbound.raw = None  # purged by retention: nothing comes back from the cache
+    assert render.request_text(inbound) is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,14 +19,34 @@ from dsr_bot.cases.replying import ticked_sources
 from dsr_bot.slack import cards
 from dsr_bot.store.tables import Case, Event, InboundMessage
 
+# Every card update re-renders the excerpt, and a message may be up to 25 MB. The request
+# text sits at the top of a message and a card shows at most SECTION_LIMIT characters, so
+# only a prefix is parsed, once per message; the cache is keyed by content hash and holds
+# nothing once a message is purged (raw is None is checked first).
+RENDER_RAW_BYTES = 4 << 20
+RENDER_TEXT_CHARS = 20_000  # several cards' worth, even after whitespace is collapsed
+_CACHE_SIZE = 64
+_texts: OrderedDict[str, str] = OrderedDict()
+_texts_lock = threading.Lock()
+
 
 def request_text(inbound: InboundMessage | None) -> str | None:
     """The requester's new text (quoted history stripped), or None once purged."""
     if inbound is None or inbound.raw is None:
         return None
+    key = inbound.raw_sha256 or hashlib.sha256(inbound.raw).hexdigest()
+    with _texts_lock:
+        if key in _texts:
+            _texts.move_to_end(key)
+            return _texts[key]
     from dsr_bot.mail.parse import parse_message
 
-    return parse_message(inbound.raw).new_text
+    text = parse_message(inbound.raw[:RENDER_RAW_BYTES]).new_text[:RENDER_TEXT_CHARS]
+    with _texts_lock:
+        _texts[key] = text
+        while len(_texts) > _CACHE_SIZE:
+            _texts.popitem(last=False)
+    return text
 
 
 def case_request(session: Session, case: Case) -> InboundMessage | None:
