@@ -194,3 +194,58 @@ def test_raw_purge_then_anonymisation(database_url: str) -> None:
         assert session.get_one(Case, still_open).requester_email == EMAIL
     assert len(_audit(factory, "retention_anonymised")) == 1
     engine.dispose()
+
+
+def _case_with_message(factory: sessionmaker[Session], received: datetime, uid: int) -> int:
+    case_id = seed_case(factory, received)
+    _message(factory, uid, received, case_id)
+    return case_id
+
+
+def test_answered_and_rejected_cases_end_at_their_last_status_change(database_url: str) -> None:
+    """Nobody has to click Close: an answered or rejected case has ended too (Art. 5(1)(e))."""
+    engine, factory = open_db(database_url)
+    answered = _case_with_message(factory, local(2024, 11, 4), 1)
+    move_case(factory, answered, CaseStatus.IN_PROGRESS, at=local(2024, 11, 20))
+    move_case(factory, answered, CaseStatus.ANSWERED, at=local(2025, 1, 15))
+    rejected = _case_with_message(factory, local(2024, 12, 2), 2)
+    move_case(factory, rejected, CaseStatus.REJECTED, at=local(2025, 1, 20))
+    reopened = _case_with_message(factory, local(2024, 10, 1), 3)  # answered, reopened, answered
+    move_case(factory, reopened, CaseStatus.IN_PROGRESS, CaseStatus.ANSWERED, at=local(2024, 12, 1))
+    move_case(factory, reopened, CaseStatus.IN_PROGRESS, at=local(2025, 3, 1))
+    move_case(factory, reopened, CaseStatus.ANSWERED, at=local(2025, 6, 1))
+    working = _case_with_message(factory, local(2024, 9, 1), 4)
+    move_case(factory, working, CaseStatus.IN_PROGRESS, at=local(2024, 9, 2))
+    with factory() as session:
+        ref = {c.id: c.ref for c in session.execute(sa.select(Case)).scalars()}
+
+    preview = purge(factory, now=local(2026, 2, 1), policy=RP, dry_run=True)
+    assert (preview.raw_cases, preview.raw_messages) == ([ref[answered], ref[rejected]], 2)
+    assert _audit(factory, "retention_raw_purged") == []  # a dry run changes nothing
+
+    done = purge(factory, now=local(2026, 2, 1), policy=RP)
+    assert done.raw_cases == [ref[answered], ref[rejected]] and done.anonymised_cases == []
+    with factory() as session:
+        raw = {m.uid: m.raw for m in session.execute(sa.select(InboundMessage)).scalars()}
+        assert (raw[1], raw[2]) == (None, None)
+        assert raw[3] is not None and raw[4] is not None
+        assert session.get_one(Case, answered).request_subject is None
+        assert session.get_one(Case, reopened).request_subject is not None
+    audited = sorted(e.case_id for e in _audit(factory, "retention_raw_purged"))
+    assert audited == sorted([answered, rejected])
+
+    # 12 + 36 months after the last change (15 and 20 Jan 2025); the case stays as it was.
+    later = purge(factory, now=local(2029, 1, 21), policy=RP)
+    assert later.anonymised_cases == [ref[answered], ref[rejected]]
+    assert later.raw_cases == [ref[reopened]]  # ended 1 June 2025
+    with factory() as session:
+        for case_id, status in ((answered, "answered"), (rejected, "rejected")):
+            case = session.get_one(Case, case_id)
+            assert (case.requester_email, case.status, case.closed_at) == (None, status, None)
+        assert session.get_one(Case, reopened).requester_email == EMAIL
+        still_working = session.get_one(Case, working)
+        assert still_working.requester_email == EMAIL and still_working.request_subject
+        assert session.execute(
+            sa.select(InboundMessage.raw).where(InboundMessage.uid == 4)
+        ).scalar_one()
+    engine.dispose()

@@ -1,12 +1,17 @@
-"""Gallring: delete what we no longer need, in two steps after a case is closed.
+"""Gallring: delete what we no longer need, in two steps after a case has ended.
 
 GDPR Art. 5(1)(c) and (e) (data minimisation, storage limitation): the raw e-mails and the
-free text of a closed case are needed for a while (a complaint to IMY, a follow-up question),
+free text of an ended case are needed for a while (a complaint to IMY, a follow-up question),
 the fact that a request was handled on time for longer (Art. 5(2) accountability), the
-requester's identity not at all once that period is over. So:
+requester's identity not at all once that period is over.
 
-1. `retention_raw_months` (default 12) after closure: raw messages, their sender and subject,
-   sent mail bodies and the case's free text go; the messages' `purged_at` is set.
+A case has ended when its status is terminal: answered, rejected or closed. Staff often
+never click Close after the reply has gone, so waiting for "closed" alone would keep raw
+mail and identity for ever. The periods run from the case's last status change (its last
+`status_changed` event, else `closed_at`), so reopening an answered case restarts them.
+
+1. `retention_raw_months` (default 12) after the end: raw messages, their sender and
+   subject, sent mail bodies and the case's free text go; the messages' `purged_at` is set.
    Messages that never became a case (spam, out-of-office) go the same time after receipt.
 2. `retention_anonymise_months` (default 36) after that: the requester's address and name
    are removed from the case and every trace of them from the audit trail's details; the
@@ -29,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import deadlines
+from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus
 from dsr_bot.cases.service import record_event
 from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
 
@@ -56,6 +62,7 @@ SAFE_DETAIL_KEYS = frozenset(
     }
 )
 REMOVED = "[removed]"
+ENDED_STATUSES = frozenset(s.value for s in CaseStatus if s not in OPEN_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,9 @@ class PurgeReport:
 
 
 def cutoff(today: date, months: int, tz: str) -> datetime:
-    """The instant before which a closure is at least `months` old on `today`.
+    """The instant before which a case's end is at least `months` old on `today`.
 
-    A case closed on day D is due on the day D + months (Reg. 1182/71 Art. 3(2)(c) style, so
+    A case ended on day D is due on the day D + months (Reg. 1182/71 Art. 3(2)(c) style, so
     31 Aug + 6 months = 28/29 Feb); the latest such D is found by stepping forward.
     """
     latest = deadlines.add_months(today, -months)
@@ -107,6 +114,17 @@ def scrub_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v if k in SAFE_DETAIL_KEYS else REMOVED for k, v in detail.items()}
 
 
+def _ended_before(before: datetime) -> Any:
+    """SQL condition: the case is in a terminal status and has been since before `before`."""
+    last_change = (
+        sa.select(sa.func.max(Event.at))
+        .where(Event.case_id == Case.id, Event.action == "status_changed")
+        .scalar_subquery()
+    )
+    ended_at = sa.func.coalesce(last_change, Case.closed_at)
+    return sa.and_(Case.status.in_(sorted(ENDED_STATUSES)), ended_at < before)
+
+
 def _raw_candidates(session: Session, before: datetime) -> list[Case]:
     unpurged_message = sa.exists().where(
         InboundMessage.case_id == Case.id, InboundMessage.purged_at.is_(None)
@@ -115,7 +133,7 @@ def _raw_candidates(session: Session, before: datetime) -> list[Case]:
     return list(
         session.execute(
             sa.select(Case)
-            .where(Case.closed_at.is_not(None), Case.closed_at < before)
+            .where(_ended_before(before))
             .where(
                 sa.or_(
                     unpurged_message,
@@ -210,7 +228,7 @@ def purge(
         anon_cases = list(
             session.execute(
                 sa.select(Case)
-                .where(Case.closed_at.is_not(None), Case.closed_at < anon_before)
+                .where(_ended_before(anon_before))
                 .where(Case.anonymised_at.is_(None))
                 .order_by(Case.id)
             ).scalars()
