@@ -5,9 +5,12 @@ complete, nothing before approval — and calls a `Fulfiller` at two moments:
 
 - `prepare`: when staff open the reply, a dry run (counts per table, no values) and the
   reply fields fulfilment can fill in (Art. 15(1)(a), (b), (g) facts, attachment names);
-- `fulfil`: on approval, inside the approval's transaction: export, erase, suppress, each
-  audited; a failure raises `FulfilmentFailed`, which rolls the approval back, so no
-  confirmation is sent for work that was not done.
+- `fulfil`: on approval, inside the approval's transaction: export, suppress, then — once
+  `before_erasure` has checked that the confirmation letter can be completed — erase, last,
+  because it commits in the customer systems and cannot be rolled back. A failure raises
+  `FulfilmentFailed`, which rolls the approval back, so no confirmation is sent for work that
+  was not done; the erasure's own audit event (row counts) survives that rollback via
+  `cases.desk.audit_surviving_rollback`.
 
 `dsr_bot.fulfilment.approval.CaseFulfiller` is the implementation; it talks to the
 customer databases, which is why it lives outside `cases/`.
@@ -15,7 +18,7 @@ customer databases, which is why it lives outside `cases/`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,5 +74,14 @@ class Fulfiller(Protocol):
     def prepare(self, case: Case, language: str) -> Prepared: ...
 
     def fulfil(
-        self, session: Session, case: Case, *, language: str, now: datetime, actor: str
-    ) -> Fulfilled: ...
+        self,
+        session: Session,
+        case: Case,
+        *,
+        language: str,
+        now: datetime,
+        actor: str,
+        before_erasure: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Fulfilled:
+        """Export, suppress, then (after `before_erasure` checked the letter) erase."""
+        ...

@@ -54,7 +54,9 @@ class SlackHandlers:
         self.on_change = on_change
 
     def staff(self, user_id: str) -> Staff:
-        return Staff(actor=f"slack:{user_id}", approver=self.approvers.is_approver(user_id))
+        # Carries the refusal sentence too (e.g. "Slack could not be asked…" when the approver
+        # group cannot be read: we fail closed).
+        return self.approvers.staff(user_id)
 
     def today(self) -> Any:
         return self.clock().astimezone(self.tz).date()
