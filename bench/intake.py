@@ -170,8 +170,9 @@ def main() -> None:
         time.sleep(startup + 2)
         latencies = []
         client = account.client()
+        first = args.messages + (-args.messages % len(WORDS))  # WORDS[0]: a request
         for k in range(args.latency_samples):
-            i = args.messages + k * len(WORDS)  # a request type, fresh sender
+            i = first + k * len(WORDS)  # a request, from a fresh sender
             t_append = time.monotonic()
             client.append("INBOX", make_mail(i))
             t_ack = wait_count(sink, base + k + 1, timeout=60)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -69,6 +69,17 @@ class IntakePolicy:
 
 
 @dataclass(frozen=True)
+class RawMessage:
+    """One fetched message as the server gave it (INTERNALDATE is the receipt time)."""
+
+    uid: int
+    raw: bytes
+    received_at: datetime
+    size: int | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
 class Outcome:
     inbound_id: int
     disposition: Disposition
@@ -101,6 +112,53 @@ class Intake:
         self.listeners: list[IntakeListener] = []
 
     # -- step 1 -------------------------------------------------------------------------
+    def store_batch(
+        self,
+        *,
+        mailbox: str,
+        uidvalidity: int,
+        messages: Sequence[RawMessage],
+        then: Callable[[Session], None] | None = None,
+    ) -> list[int]:
+        """Record a fetched batch in one transaction; returns the new row ids.
+
+        UIDs stored before are skipped (re-fetching is harmless). `then` runs in the same
+        transaction — the watcher advances `last_uid` there, so the high-water mark can never
+        pass a message that is not stored.
+        """
+        with self._factory() as session, session.begin():
+            uids = [m.uid for m in messages]
+            known = set(
+                session.execute(
+                    sa.select(InboundMessage.uid).where(
+                        InboundMessage.mailbox == mailbox,
+                        InboundMessage.uidvalidity == uidvalidity,
+                        InboundMessage.uid.in_(uids),
+                    )
+                ).scalars()
+            )
+            rows = [
+                InboundMessage(
+                    mailbox=mailbox,
+                    uidvalidity=uidvalidity,
+                    uid=m.uid,
+                    raw=m.raw,
+                    raw_sha256=sha256(m.raw),
+                    size=m.size if m.size is not None else len(m.raw),
+                    truncated=m.truncated,
+                    received_at=m.received_at,
+                    stored_at=self._clock(),
+                    imap_done=False,
+                )
+                for m in messages
+                if m.uid not in known
+            ]
+            session.add_all(rows)
+            session.flush()
+            if then is not None:
+                then(session)
+            return [row.id for row in rows]
+
     def store_raw(
         self,
         *,
@@ -112,32 +170,13 @@ class Intake:
         size: int | None = None,
         truncated: bool = False,
     ) -> int | None:
-        """Record the bytes; returns the new row id, or None if this UID was stored before."""
-        with self._factory() as session, session.begin():
-            existing = session.execute(
-                sa.select(InboundMessage.id).where(
-                    InboundMessage.mailbox == mailbox,
-                    InboundMessage.uidvalidity == uidvalidity,
-                    InboundMessage.uid == uid,
-                )
-            ).scalar_one_or_none()
-            if existing is not None:
-                return None
-            row = InboundMessage(
-                mailbox=mailbox,
-                uidvalidity=uidvalidity,
-                uid=uid,
-                raw=raw,
-                raw_sha256=sha256(raw),
-                size=size if size is not None else len(raw),
-                truncated=truncated,
-                received_at=received_at,
-                stored_at=self._clock(),
-                imap_done=False,
-            )
-            session.add(row)
-            session.flush()
-            return row.id
+        """Record one message; returns the new row id, or None if this UID was stored before."""
+        ids = self.store_batch(
+            mailbox=mailbox,
+            uidvalidity=uidvalidity,
+            messages=[RawMessage(uid, raw, received_at, size, truncated)],
+        )
+        return ids[0] if ids else None
 
     def pending_ids(self) -> list[int]:
         with self._factory() as session:
@@ -152,44 +191,57 @@ class Intake:
     # -- step 2 -------------------------------------------------------------------------
     def process(self, inbound_id: int) -> Outcome | None:
         """Decide one stored message. Never raises for a bad message: it becomes needs_review."""
-        try:
-            with self._factory() as session, session.begin():
+        outcomes = self.process_batch([inbound_id])
+        return outcomes[0] if outcomes else None
+
+    def process_batch(self, inbound_ids: Sequence[int]) -> list[Outcome]:
+        """Decide several messages in one transaction, each inside its own savepoint.
+
+        One commit per batch instead of per message (a commit is an fsync on SQLite); a
+        message that trips a bug is rolled back to its savepoint alone and recorded as
+        needs_review. A database error aborts the batch: nothing of it is committed and the
+        next cycle does it again. Messages another instance already decided are skipped.
+        """
+        outcomes: list[Outcome] = []
+        with self._factory() as session, session.begin():
+            for inbound_id in inbound_ids:
                 row = session.get(InboundMessage, inbound_id, with_for_update=True)
                 if row is None or row.processed_at is not None:
-                    return None  # another instance got there first
-                outcome = self._decide(session, row)
+                    continue
+                try:
+                    with session.begin_nested():
+                        outcomes.append(self._decide(session, row))
+                except sa.exc.DBAPIError:
+                    raise  # the database, not the message
+                except Exception as exc:
+                    outcomes.append(self._record_failure(session, inbound_id, exc))
+        for outcome in outcomes:
             metrics.record_outcome(outcome)  # after the commit: a rollback is never counted
-            return outcome
-        except sa.exc.DBAPIError:
-            # The database, not the message: leave it unprocessed for the next cycle.
-            raise
-        except Exception as exc:
-            # A bug or a hostile message we did not foresee: keep it, show it to a human.
-            log.error(
-                "intake failed on inbound %s (%s); marked for review",
-                inbound_id,
-                type(exc).__name__,
-                exc_info=log.isEnabledFor(logging.DEBUG),  # a traceback may quote the mail
-            )
-            with self._factory() as session, session.begin():
-                row = session.get(InboundMessage, inbound_id)
-                assert row is not None
-                now = self._clock()
-                row.processed_at = now
-                row.disposition = Disposition.NEEDS_REVIEW.value
-                row.disposition_reason = f"internal error: {type(exc).__name__}"
-                service.record_event(
-                    session,
-                    action="intake_failed",
-                    at=now,
-                    inbound_id=inbound_id,
-                    detail={"error": type(exc).__name__},
-                )
-                for listener in self.listeners:
-                    listener.needs_staff(session, row, now)
-            outcome = Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
-            metrics.record_outcome(outcome)
-            return outcome
+        return outcomes
+
+    def _record_failure(self, session: Session, inbound_id: int, exc: Exception) -> Outcome:
+        # A bug or a hostile message we did not foresee: keep it, show it to a human.
+        log.error(
+            "intake failed on inbound %s (%s); marked for review",
+            inbound_id,
+            type(exc).__name__,
+            exc_info=log.isEnabledFor(logging.DEBUG),  # a traceback may quote the mail
+        )
+        row = session.get_one(InboundMessage, inbound_id)
+        now = self._clock()
+        row.processed_at = now
+        row.disposition = Disposition.NEEDS_REVIEW.value
+        row.disposition_reason = f"internal error: {type(exc).__name__}"
+        service.record_event(
+            session,
+            action="intake_failed",
+            at=now,
+            inbound_id=inbound_id,
+            detail={"error": type(exc).__name__},
+        )
+        for listener in self.listeners:
+            listener.needs_staff(session, row, now)
+        return Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
 
     def process_pending(self, progress: Callable[[int], None] | None = None) -> list[Outcome]:
         outcomes = []

@@ -155,6 +155,18 @@ class Outbox:
         so a SIGTERM neither waits for a slow server nor delays the next start by the lease."""
         result = DrainResult()
         claimed = self._claim(limit)
+        try:
+            self._deliver(claimed, result, stop)
+        finally:
+            for transport in self._transports.values():
+                close = getattr(transport, "close", None)
+                if close is not None:
+                    close()  # e.g. end the SMTP session kept open for this batch
+        return result
+
+    def _deliver(
+        self, claimed: list[int], result: DrainResult, stop: threading.Event | None
+    ) -> None:
         for n, item_id in enumerate(claimed):
             if stop is not None and stop.is_set():
                 self._release(claimed[n:])
@@ -187,7 +199,6 @@ class Outbox:
             self._sent(item_id, external_id)
             metrics.outbox_sent(item.kind, item.purpose)
             result.sent += 1
-        return result
 
     def _release(self, item_ids: list[int]) -> None:
         with self._factory() as session, session.begin():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import threading
 from pathlib import Path
 
 from dsr_bot.config import Settings
@@ -19,9 +20,41 @@ log = logging.getLogger(__name__)
 
 
 class SmtpTransport:
+    """One SMTP session per thread, kept open for the rest of an outbox drain (`close()`
+    ends it): a TLS handshake and login per acknowledgement would dominate intake time."""
+
     def __init__(self, settings: Settings) -> None:
         settings.require("smtp_host", "mail_from")
         self._s = settings
+        self._local = threading.local()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+
+    def _send(self, envelope_from: str, recipients: list[str], body: bytes) -> dict:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                return conn.sendmail(envelope_from, recipients, body)
+            except smtplib.SMTPServerDisconnected:
+                self._local.conn = None  # the server timed the idle session out: reconnect
+            except (smtplib.SMTPException, OSError):
+                self.close()  # leave no half-used session behind a failure
+                raise
+        conn = self._connect()
+        try:
+            refused = conn.sendmail(envelope_from, recipients, body)
+        except BaseException:
+            conn.close()
+            raise
+        self._local.conn = conn
+        return refused
 
     def _connect(self) -> smtplib.SMTP:
         s = self._s
@@ -47,8 +80,7 @@ class SmtpTransport:
         recipients = list(item.payload.get("to", []))
         envelope_from = item.payload.get("envelope_from", self._s.mail_from)
         try:
-            with self._connect() as conn:
-                refused = conn.sendmail(envelope_from, recipients, item.body)
+            refused = self._send(envelope_from, recipients, item.body)
         except smtplib.SMTPRecipientsRefused as exc:
             # RFC 5321 4.2.1: a 5yz to RCPT TO is about this address: retrying cannot help.
             codes = sorted({code for code, _ in exc.recipients.values()})
