@@ -1,0 +1,65 @@
+"""A batch of decisions commits together, but one message's failure stays its own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dsr_bot.app import build_app
+from dsr_bot.config import load_settings
+from dsr_bot.store import db
+from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from tests.test_intake_e2e import EN_ACCESS, LATIN1, SALES, SV_ERASURE
+
+
+class ExplodingListener:
+    """An intake listener (a plug-in point) that fails on one requester's case."""
+
+    def __init__(self, victim: str) -> None:
+        self.victim = victim
+        self.opened: list[str] = []
+
+    def case_opened(self, session, case, inbound, now) -> None:  # type: ignore[no-untyped-def]
+        if case.requester_email == self.victim:
+            raise RuntimeError("listener bug")
+        self.opened.append(case.ref)
+
+    def requester_replied(self, session, case, inbound, now) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def needs_staff(self, session, inbound, now) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+def test_one_failing_message_does_not_take_its_batch_with_it(database_url: str, tmp_path: Path):
+    if not database_url.startswith("sqlite"):
+        db.upgrade(db.make_engine(database_url))
+    settings = load_settings(
+        None,
+        database_url=database_url,
+        mail_from=MAIL_FROM,
+        controller_profile=str(CONTROLLER),
+        mail_outbox_dir=str(tmp_path / "out"),
+    )
+    app = build_app(settings)
+    listener = ExplodingListener("j.smith@example.co.uk")
+    app.intake.listeners.append(listener)
+    now = datetime.now(UTC)
+    for uid, raw in enumerate((SV_ERASURE, EN_ACCESS, SALES, LATIN1), 1):
+        app.intake.store_raw(mailbox="t", uidvalidity=1, uid=uid, raw=raw, received_at=now)
+
+    outcomes = app.intake.process_batch(app.intake.pending_ids())
+
+    by_id = {o.inbound_id: o for o in outcomes}
+    assert [by_id[i].disposition.value for i in sorted(by_id)] == [
+        "case", "needs_review", "not_request", "case"]  # fmt: skip
+    assert len(listener.opened) == 2
+    assert app.intake.pending_ids() == []
+    # The failed message's case was rolled back with its savepoint: no orphan case, no ack.
+    app.outbox().drain()
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 2
+    with app.factory() as session:
+        from dsr_bot import queries
+
+        refs = [c["ref"] for c in queries.cases(session)]
+    assert sorted(refs) == sorted(listener.opened)
