@@ -90,10 +90,32 @@ def raw_fetch_rate(account, n: int) -> float:
     return n / elapsed
 
 
+def database_url(postgres: str | None, root: Path) -> str:
+    if not postgres:
+        return f"sqlite:///{root / 'bench.sqlite3'}"
+    import uuid
+
+    import sqlalchemy as sa
+
+    from dsr_bot.store import db
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with sa.create_engine(postgres).begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = f"{postgres}{'&' if '?' in postgres else '?'}options=-csearch_path%3D{schema}"
+    db.upgrade(db.make_engine(url))
+    return url
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--latency-samples", type=int, default=20)
+    ap.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run the bot on this PostgreSQL (a fresh schema is made) instead of SQLite",
+    )
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="dsr-bench-"))
@@ -125,7 +147,7 @@ def main() -> None:
                     "smtp_security": "none",
                     "mail_from": "personuppgiftsansvarig@micromedic.se",
                     "controller_profile": REPO / "deploy" / "controller.example.toml",
-                    "database_url": f"sqlite:///{root / 'bench.sqlite3'}",
+                    "database_url": database_url(args.postgres, root),
                     "imap_poll_interval": 1,
                 }.items()
             }
