@@ -90,6 +90,16 @@ def raw_fetch_rate(account, n: int) -> float:
     return n / elapsed
 
 
+CLEANUP: list = []
+
+
+def _drop_schema(postgres: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    with sa.create_engine(postgres).begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
 def database_url(postgres: str | None, root: Path) -> str:
     if not postgres:
         return f"sqlite:///{root / 'bench.sqlite3'}"
@@ -102,6 +112,7 @@ def database_url(postgres: str | None, root: Path) -> str:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with sa.create_engine(postgres).begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    CLEANUP.append(lambda: _drop_schema(postgres, schema))
     url = f"{postgres}{'&' if '?' in postgres else '?'}options=-csearch_path%3D{schema}"
     db.upgrade(db.make_engine(url))
     return url
@@ -211,6 +222,8 @@ def main() -> None:
     finally:
         smtp.stop()
         server.stop()
+        for cleanup in CLEANUP:
+            cleanup()
 
     latencies.sort()
     p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)]
