@@ -3,9 +3,10 @@ src/dsr_bot/classify/model/ (shipped with the package).
 
     python classifiers/train.py [--corpus DIR] [--config FILE] [--output DIR]
 
-The *.test.jsonl files are never read here. The seed is fixed in config.cfg, so the same
-corpus gives the same model. The work is done by dsr_bot.classify.training, which is also what
-`dsr-bot train` calls.
+The *.test.jsonl files are never read here. The model is a three-member seed ensemble
+(dsr_bot.classify.training.ENSEMBLE: config.cfg's seed, plus two fixed seeds at CNN width 16),
+so the same corpus gives the same model. The work is done by dsr_bot.classify.training,
+which is also what `dsr-bot train` calls.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The shipped spaCy `textcat_multilabel` model, optionally backed by explicit-phrase rules."""
+"""The shipped spaCy model (a seed ensemble of `textcat_multilabel` members, see `ensemble`),
+optionally backed by explicit-phrase rules."""
 
 from __future__ import annotations
 
@@ -54,8 +55,11 @@ def model_available(path: Path = MODEL_DIR) -> bool:
 
 @lru_cache(maxsize=4)
 def load_pipeline(path: Path = MODEL_DIR) -> Language:
-    """Load once per process; spaCy is imported here so rule-only users do not pay for it."""
+    """Load once per process; spaCy is imported here so rule-only users do not pay for it.
+    Importing `ensemble` registers the `mean_textcat` factory the shipped pipeline names."""
     import spacy
+
+    import dsr_bot.classify.ensemble  # noqa: F401
 
     return spacy.load(path)
 

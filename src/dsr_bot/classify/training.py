@@ -10,6 +10,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dsr_bot.classify.calibration import calibrate, save_offsets
@@ -17,6 +18,32 @@ from dsr_bot.classify.corpus import LABELS, LabelledEmail, carve_dev, read_split
 from dsr_bot.classify.spacy_classifier import MODEL_DIR, SpacyClassifier, model_input
 
 log = logging.getLogger(__name__)
+
+WIDTH_KEYS = (
+    "components.textcat_multilabel.model.tok2vec.embed.width",
+    "components.textcat_multilabel.model.tok2vec.encode.width",
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ensemble member: config.cfg with this seed and, if given, this CNN width."""
+
+    seed: int
+    width: int | None = None
+
+    def overrides(self) -> dict[str, object]:
+        settings: dict[str, object] = {"system.seed": self.seed}
+        if self.width is not None:
+            settings.update(dict.fromkeys(WIDTH_KEYS, self.width))
+        return settings
+
+
+# Averaged by `ensemble.MeanTextcat`: config.cfg's own model plus two seeds at CNN width 16,
+# which cost about two thirds of a width-32 member. Chosen on dev under the 2,000 emails/s
+# target (classifiers/README.md, round 3): three width-32 seeds scored the same on dev but
+# ran at ~2,100/s; four or five members did not fit.
+ENSEMBLE = (Member(20260101), Member(7, width=16), Member(11, width=16))
 
 
 def to_docbin(records: Sequence[LabelledEmail], lang: str, path: Path) -> None:
@@ -38,11 +65,15 @@ def train_model(
     model_dir: Path = MODEL_DIR,
     dev_percent: int = 12,
     overrides: dict[str, object] | None = None,
+    members: Sequence[Member] = ENSEMBLE,
 ) -> Path:
-    """Train and install the best checkpoint into `model_dir`; returns `model_dir`."""
+    """Train every member (same train/dev split, own seed and width), assemble them into one
+    pipeline (`assemble_ensemble`), calibrate it on dev and install it into `model_dir`."""
     from spacy import util
     from spacy.cli.train import train as spacy_train
 
+    if not members:
+        raise ValueError("need at least one member")
     records = read_split(corpus_dir, "train")
     train, dev = carve_dev(records, dev_percent)
     if not train or not dev:
@@ -53,13 +84,18 @@ def train_model(
         work = Path(tmp)
         to_docbin(train, lang, work / "train.spacy")
         to_docbin(dev, lang, work / "dev.spacy")
-        settings = {"paths.train": str(work / "train.spacy"), "paths.dev": str(work / "dev.spacy")}
-        settings.update(overrides or {})
-        spacy_train(config_path, work / "out", overrides=settings, use_gpu=-1)
-        best = work / "out" / "model-best"
-        if model_dir.exists():
-            shutil.rmtree(model_dir)
-        shutil.copytree(best, model_dir)
+        trained = []
+        for index, member in enumerate(members):
+            settings: dict[str, object] = {
+                "paths.train": str(work / "train.spacy"),
+                "paths.dev": str(work / "dev.spacy"),
+                **member.overrides(),
+                **(overrides or {}),
+            }
+            log.info("member %d of %d: %s", index + 1, len(members), member)
+            spacy_train(config_path, work / f"member{index}", overrides=settings, use_gpu=-1)
+            trained.append(work / f"member{index}" / "model-best")
+        assemble_ensemble(trained, model_dir)
     calibrate_on_dev(model_dir, dev)
     return model_dir
 
@@ -69,12 +105,37 @@ def calibrate_on_dev(model_dir: Path, dev: Sequence[LabelledEmail]) -> dict[str,
     shipped; written to the model's thresholds.json (see `calibration`)."""
     import spacy
 
+    import dsr_bot.classify.ensemble  # noqa: F401  (registers the mean_textcat factory)
+
     classifier = SpacyClassifier(spacy.load(model_dir))
     results = list(classifier.classify_many((r.subject, r.text) for r in dev))
     offsets = calibrate([r.labels for r in dev], [c.scores for c in results])
     save_offsets(model_dir, offsets, len(dev))
     log.info("per-label threshold offsets from %d dev emails: %s", len(dev), offsets)
     return offsets
+
+
+def assemble_ensemble(member_dirs: Sequence[Path], model_dir: Path) -> Path:
+    """One pipeline from N trained members (same config, different seeds): the tokenizer and
+    vocab of the first, every member's textcat as a disabled component, and `mean_textcat`
+    (see `ensemble`) as the one enabled component. Written to `model_dir`."""
+    import spacy
+
+    from dsr_bot.classify.ensemble import FACTORY
+
+    nlp = spacy.load(member_dirs[0])
+    first = nlp.pipe_names[0]
+    names = [f"textcat_m{i}" for i in range(len(member_dirs))]
+    nlp.rename_pipe(first, names[0])
+    for name, member_dir in zip(names[1:], member_dirs[1:], strict=True):
+        nlp.add_pipe(first, name=name, source=spacy.load(member_dir))
+    nlp.add_pipe(FACTORY, config={"members": names})
+    for name in names:
+        nlp.disable_pipe(name)
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    nlp.to_disk(model_dir)
+    return model_dir
 
 
 def model_size_bytes(model_dir: Path = MODEL_DIR) -> int:
