@@ -89,17 +89,7 @@ def cases_extend(
                 settings.resolved_controller().name,
                 settings.timezone,
             )
-            notice = letters.render("extension_notice", case)
-            letters.enqueue(
-                session,
-                case,
-                key=f"extend:{case.id}",
-                purpose="extension_notice",
-                subject=notice.subject,
-                text=notice.text,
-                html=notice.html,
-                now=now,
-            )
+            letters.send(session, case, "extension_notice", key=f"extend:{case.id}", now=now)
     except RuleViolation as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{ref} extended: now due {extended}.")

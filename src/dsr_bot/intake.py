@@ -418,18 +418,7 @@ class Intake:
                 detail={"reason": f"more than {limit} acknowledgements to this sender in 24 h"},
             )
             return False
-        rendered = self._letters.render("acknowledgement", case)
-        message_id = self._letters.enqueue(
-            session,
-            case,
-            key=f"ack:{case.id}",
-            purpose="acknowledgement",
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            now=now,
-            auto_submitted="auto-replied",  # RFC 3834 3.1.7: an automatic response
-        )
+        message_id = self._letters.acknowledge(session, case, now)
         service.record_event(
             session,
             action="acknowledgement_queued",

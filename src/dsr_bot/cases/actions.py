@@ -129,16 +129,8 @@ class StaffDesk(ReplyDesk):
             case = self._case(session, case_id)
             if case.identity_status == IdentityStatus.VERIFIED.value:
                 raise RuleViolation(f"{case.ref}: identity is already verified.")
-            letter = self.letters.render("identity_request", case)
-            message_id = self.letters.enqueue(
-                session,
-                case,
-                key=f"idreq:{case.id}:{key}",
-                purpose="identity_request",
-                subject=letter.subject,
-                text=letter.text,
-                html=letter.html,
-                now=now,
+            message_id = self.letters.send(
+                session, case, "identity_request", key=f"idreq:{case.id}:{key}", now=now
             )
             case.identity_status = IdentityStatus.REQUESTED.value
             if case.status == CaseStatus.OPEN.value:
@@ -160,16 +152,8 @@ class StaffDesk(ReplyDesk):
             service.extend_deadline(
                 session, case, policy=self.policy, now=now, actor=staff.actor, reason=reason
             )
-            letter = self.letters.render("extension_notice", case)
-            message_id = self.letters.enqueue(
-                session,
-                case,
-                key=f"extend:{case.id}",
-                purpose="extension_notice",
-                subject=letter.subject,
-                text=letter.text,
-                html=letter.html,
-                now=now,
+            message_id = self.letters.send(
+                session, case, "extension_notice", key=f"extend:{case.id}", now=now
             )
             self._changed(
                 session, case, now, staff, "extension_notice_queued", {"message_id": message_id}
@@ -190,16 +174,13 @@ class StaffDesk(ReplyDesk):
             stated = " ".join(p for p in (REJECT_REASONS[reason][lang], note.strip()) if p)
             if not stated:
                 raise RuleViolation("Say why in the note: the requester must be told (Art. 12(4)).")
-            letter = self.letters.render("refusal", case, refusal_reason=stated)
-            message_id = self.letters.enqueue(
+            message_id = self.letters.send(
                 session,
                 case,
+                "refusal",
                 key=f"refusal:{case.id}",
-                purpose="refusal",
-                subject=letter.subject,
-                text=letter.text,
-                html=letter.html,
                 now=now,
+                refusal_reason=stated,
             )
             if reason == "identity_not_confirmed":
                 case.identity_status = IdentityStatus.FAILED.value

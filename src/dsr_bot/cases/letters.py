@@ -146,3 +146,41 @@ class Letters:
             external_id=message_id,
         )
         return message_id
+
+    def send(
+        self,
+        session: Session,
+        case: Case,
+        name: str,
+        *,
+        key: str,
+        now: datetime,
+        purpose: str | None = None,
+        auto_submitted: str | None = None,
+        **fields: Any,
+    ) -> str:
+        """Render template `name` for the case and queue it; returns its Message-ID."""
+        letter = self.render(name, case, **fields)
+        return self.enqueue(
+            session,
+            case,
+            key=key,
+            purpose=purpose or name,
+            subject=letter.subject,
+            text=letter.text,
+            html=letter.html,
+            now=now,
+            auto_submitted=auto_submitted,
+        )
+
+    def acknowledge(self, session: Session, case: Case, now: datetime) -> str:
+        """The one acknowledgement a case gets (key `ack:<id>`), whoever opened it. It is an
+        automatic response, so it says so (RFC 3834 3.1.7: Auto-Submitted: auto-replied)."""
+        return self.send(
+            session,
+            case,
+            "acknowledgement",
+            key=f"ack:{case.id}",
+            now=now,
+            auto_submitted="auto-replied",
+        )

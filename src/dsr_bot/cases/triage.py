@@ -67,17 +67,7 @@ class TriageDesk(DeskBase):
             inbound.disposition = Disposition.CASE.value
             inbound.disposition_reason = f"opened by {staff.actor}"
             if case.requester_email:
-                letter = self.letters.render("acknowledgement", case)
-                self.letters.enqueue(
-                    session,
-                    case,
-                    key=f"ack:{case.id}",
-                    purpose="acknowledgement",
-                    subject=letter.subject,
-                    text=letter.text,
-                    html=letter.html,
-                    now=now,
-                )
+                self.letters.acknowledge(session, case, now)
             event = service.record_event(
                 session,
                 action="triage_opened",
