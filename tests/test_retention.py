@@ -249,3 +249,20 @@ def test_answered_and_rejected_cases_end_at_their_last_status_change(database_ur
             sa.select(InboundMessage.raw).where(InboundMessage.uid == 4)
         ).scalar_one()
     engine.dispose()
+
+
+def test_a_late_reply_keeps_its_own_retention_clock(database_url: str) -> None:
+    """A reply to an ended case goes to a person; it must not be purged the day it arrives."""
+    engine, factory = open_db(database_url)
+    case_id = _case_with_message(factory, local(2024, 11, 4), 1)
+    move_case(factory, case_id, CaseStatus.IN_PROGRESS, CaseStatus.ANSWERED, at=local(2025, 1, 15))
+    _message(factory, 2, local(2026, 1, 30), case_id)  # "thanks — now delete my data too"
+
+    done = purge(factory, now=local(2026, 2, 1), policy=RP)
+    assert done.raw_messages == 1
+    with factory() as session:
+        raw = {m.uid: m.raw for m in session.execute(sa.select(InboundMessage)).scalars()}
+    assert raw[1] is None and raw[2] is not None
+    # A year on, the late reply is old enough too.
+    assert purge(factory, now=local(2027, 2, 1), policy=RP).raw_messages == 1
+    engine.dispose()

@@ -125,10 +125,14 @@ def _ended_before(before: datetime) -> Any:
     return sa.and_(Case.status.in_(sorted(ENDED_STATUSES)), ended_at < before)
 
 
+def _old_message(before: datetime) -> Any:
+    """A late message (a reply after the case ended) keeps its own retention clock: it is
+    purged only once it is itself older than the cutoff, not the day it arrives."""
+    return sa.and_(InboundMessage.purged_at.is_(None), InboundMessage.received_at < before)
+
+
 def _raw_candidates(session: Session, before: datetime) -> list[Case]:
-    unpurged_message = sa.exists().where(
-        InboundMessage.case_id == Case.id, InboundMessage.purged_at.is_(None)
-    )
+    unpurged_message = sa.exists().where(InboundMessage.case_id == Case.id, _old_message(before))
     unpurged_body = sa.exists().where(Outbound.case_id == Case.id, Outbound.body.is_not(None))
     return list(
         session.execute(
@@ -156,8 +160,10 @@ def _purge_messages(session: Session, where: Any, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-def _purge_case_raw(session: Session, case: Case, now: datetime) -> int:
-    messages = _purge_messages(session, InboundMessage.case_id == case.id, now)
+def _purge_case_raw(session: Session, case: Case, now: datetime, before: datetime) -> int:
+    messages = _purge_messages(
+        session, sa.and_(InboundMessage.case_id == case.id, _old_message(before)), now
+    )
     # Sent mail is a copy of what the requester got; only finished items, never the queue.
     outbound = session.execute(
         sa.update(Outbound)
@@ -239,11 +245,19 @@ def purge(
                 sa.select(sa.func.count())
                 .select_from(InboundMessage)
                 .where(InboundMessage.purged_at.is_(None))
-                .where(sa.or_(orphans, InboundMessage.case_id.in_([c.id for c in raw_cases])))
+                .where(
+                    sa.or_(
+                        orphans,
+                        sa.and_(
+                            InboundMessage.case_id.in_([c.id for c in raw_cases]),
+                            _old_message(raw_before),
+                        ),
+                    )
+                )
             ).scalar_one()
             return report
         for case in raw_cases:
-            report.raw_messages += _purge_case_raw(session, case, now)
+            report.raw_messages += _purge_case_raw(session, case, now, raw_before)
         orphaned = _purge_messages(session, orphans, now)
         if orphaned:
             record_event(
