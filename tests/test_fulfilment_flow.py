@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -35,6 +34,7 @@ from dsr_bot.store.tables import Case, Event
 from tests.fixtures import customer_db
 from tests.fixtures.bot import MAIL_FROM
 from tests.fixtures.customer_db import ANNA, BOOKKEEPING
+from tests.fixtures.database import fresh_schema
 from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
 from tests.fixtures.slack_app import (
     APPROVER,
@@ -81,18 +81,8 @@ def customer_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'customers.sqlite3'}"
         return
-    base = database_url.split("options=")[0].rstrip("?&")
-    schema = f"c_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with fresh_schema(database_url, prefix="c") as url:
+        yield url
 
 
 def inputs(view: dict[str, Any]) -> dict[str, Any]:
