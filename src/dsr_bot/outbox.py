@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot import metrics
 from dsr_bot.store.tables import Outbound
+from dsr_bot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,7 @@ def enqueue(
         "created_at": now,
         "external_id": external_id,
     }
-    table = Outbound.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    # rowcount is unreliable for ON CONFLICT DO NOTHING on psycopg 3; RETURNING is not.
-    result = session.execute(
-        insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-    )
-    return result.scalar_one_or_none() is not None
+    return insert_ignore(session, Outbound, values)
 
 
 def backoff_delay(attempts: int, initial: float = 30.0) -> timedelta:

@@ -22,7 +22,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot import outbox
@@ -30,6 +29,7 @@ from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import OPEN_STATUSES
 from dsr_bot.cases.service import record_event
 from dsr_bot.store.tables import Case, Reminder
+from dsr_bot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -166,15 +166,7 @@ def _insert_reminder(session: Session, reminder: DueReminder, now: datetime) -> 
         "kind": reminder.kind,
         "at": now,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(Reminder.__table__)
-        .values(**values)
-        .on_conflict_do_nothing()
-        .returning(Reminder.__table__.c.id)
-    )
-    # RETURNING, not rowcount: psycopg may report -1 for a skipped ON CONFLICT insert.
-    return session.execute(statement).scalar_one_or_none() is not None
+    return insert_ignore(session, Reminder, values)
 
 
 def remind_case(

@@ -20,6 +20,7 @@ from dsr_bot.cases.fulfiller import Fulfiller
 from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, RuleViolation
 from dsr_bot.store.tables import Case, Event, InboundMessage, StaffAction
+from dsr_bot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -210,16 +211,8 @@ def _claim(
 ) -> bool:
     """Insert the key unless present. On PostgreSQL a concurrent duplicate waits for the
     first transaction and then finds the row, so exactly one of two racing clicks acts."""
-    table = StaffAction.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
-    inserted = session.execute(
-        insert(table)
-        .values(key=key, case_id=case_id, actor=staff.actor, action=action, at=now)
-        .on_conflict_do_nothing()
-        .returning(table.c.id)
-    ).first()
-    return inserted is not None
+    return insert_ignore(
+        session,
+        StaffAction,
+        {"key": key, "case_id": case_id, "actor": staff.actor, "action": action, "at": now},
+    )

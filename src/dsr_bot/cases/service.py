@@ -26,6 +26,7 @@ from dsr_bot.cases.model import (
     format_ref,
 )
 from dsr_bot.store.tables import Case, CaseCounter, Event
+from dsr_bot.store.upsert import insert_ignore
 
 Clock = Callable[[], datetime]
 
@@ -72,21 +73,9 @@ def record_event(
     return event
 
 
-def _insert_ignore(session: Session, table: sa.Table, values: dict[str, Any]) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(table).values(**values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
-
-
 def allocate_ref(session: Session, year: int) -> str:
     """Next `DSR-YYYY-NNNN`; the counter row is locked, so two instances never share one."""
-    _insert_ignore(session, CaseCounter.__table__, {"year": year, "last_number": 0})
+    insert_ignore(session, CaseCounter, {"year": year, "last_number": 0})
     counter = session.execute(
         sa.select(CaseCounter).where(CaseCounter.year == year).with_for_update()
     ).scalar_one()

@@ -24,6 +24,7 @@ from dsr_bot.cases.service import SYSTEM, record_event
 from dsr_bot.fulfilment.csv_safe import csv_bytes
 from dsr_bot.fulfilment.person import email_sha256, normalise_email
 from dsr_bot.store.tables import Suppression
+from dsr_bot.store.upsert import insert_ignore
 
 
 def suppress(
@@ -61,9 +62,9 @@ def suppress(
         "added_at": now,
         "case_id": case_id,
     }
-    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
-    inserted = session.execute(_insert_if_absent(session, values)).scalar_one_or_none()
-    if inserted is None:  # another instance listed it between our read and our insert
+    if not insert_ignore(
+        session, Suppression, values
+    ):  # another instance listed it between our read and our insert
         return False
     record_event(
         session,
@@ -74,16 +75,6 @@ def suppress(
         detail={"email_sha256": digest},
     )
     return True
-
-
-def _insert_if_absent(session: Session, values: dict[str, Any]) -> sa.Insert:
-    table = Suppression.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(**values).on_conflict_do_nothing()  # type: ignore[arg-type]
-    return statement.returning(table.c.email_hash)
 
 
 def is_suppressed(session: Session, email: str) -> bool:
