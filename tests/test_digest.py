@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql  # until store/tables.py imports it itself
 
 from dsr_bot.cases.model import CaseStatus
-from dsr_bot.digest import OpenCase, build_digest, digest_text, post_digest
+from dsr_bot.jobs.digest import OpenCase, build_digest, digest_text, post_digest
 from dsr_bot.store.tables import Outbound
 from tests.ops_support import local, move_case, open_db, seed_case
 

@@ -12,12 +12,17 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 
-from dsr_bot import leader
-from dsr_bot.leader import FileLeaderLock, PostgresLeaderLock, leader_lock_for, run_while_leader
+from dsr_bot.jobs import leader
+from dsr_bot.jobs.leader import (
+    FileLeaderLock,
+    PostgresLeaderLock,
+    leader_lock_for,
+    run_while_leader,
+)
 
 HOLD_LOCK = """
 import sys
-from dsr_bot.leader import leader_lock_for
+from dsr_bot.jobs.leader import leader_lock_for
 lock = leader_lock_for(sys.argv[1])
 assert lock.acquire()
 print("leader", flush=True)

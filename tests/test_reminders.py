@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 
-from dsr_bot import reminders
 from dsr_bot.cases import service
 from dsr_bot.cases.model import CaseStatus
-from dsr_bot.reminders import CaseDates, ReminderPolicy, due_reminders
+from dsr_bot.jobs import reminders
+from dsr_bot.jobs.reminders import CaseDates, ReminderPolicy, due_reminders
 from dsr_bot.store.tables import Case, Event, Outbound, Reminder
 from tests.ops_support import POLICY, local, move_case, open_db, seed_case
 

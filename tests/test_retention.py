@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot import outbox
 from dsr_bot.cases import service
 from dsr_bot.cases.model import CaseStatus, RequestType
-from dsr_bot.retention import RetentionPolicy, cutoff, purge
+from dsr_bot.jobs.retention import RetentionPolicy, cutoff, purge
 from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound, Suppression
 from tests.ops_support import POLICY, STOCKHOLM, local, move_case, open_db, seed_case
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 
-from dsr_bot import scheduler as sched
 from dsr_bot.config import load_settings
+from dsr_bot.jobs import scheduler as sched
 from dsr_bot.store.tables import Outbound, Reminder
 from tests.ops_support import local, open_db, seed_case
 

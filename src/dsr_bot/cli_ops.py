@@ -109,7 +109,7 @@ def reminders_group() -> None:
 @click.pass_obj
 def reminders_run_once(obj: SettingsSource, now_text: str | None) -> None:
     """Run one deadline sweep now: queue the reminders that are due (each only once)."""
-    from dsr_bot import reminders
+    from dsr_bot.jobs import reminders
 
     settings = obj.settings()
     result = reminders.sweep(
@@ -180,7 +180,7 @@ def retention_group() -> None:
 @click.pass_obj
 def retention_run(obj: SettingsSource, dry_run: bool, as_json: bool, now_text: str | None) -> None:
     """Purge what the retention settings say is no longer needed (each purge audited)."""
-    from dsr_bot import retention
+    from dsr_bot.jobs import retention
 
     settings = obj.settings()
     result = retention.purge(

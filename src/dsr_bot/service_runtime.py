@@ -15,8 +15,8 @@ import threading
 from dsr_bot import health
 from dsr_bot.app import App
 from dsr_bot.fulfilment.suppression_http import mount_suppression
-from dsr_bot.leader import leader_lock_for, run_while_leader
-from dsr_bot.scheduler import scheduler_for_app
+from dsr_bot.jobs.leader import leader_lock_for, run_while_leader
+from dsr_bot.jobs.scheduler import scheduler_for_app
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.watch import MailboxWatcher
 

@@ -37,6 +37,8 @@ JOB_IDS = (DEADLINE_SWEEP, OUTBOX_RETRY, DAILY_DIGEST, RETENTION_PURGE)
 
 JOBS_TABLE = "apscheduler_jobs"
 OUTBOX_RETRY_SECONDS = 60
+# What the job store records for every job (APScheduler stores the reference, not the code).
+JOB_FUNCTION = "dsr_bot.jobs.scheduler:_run_job"
 # A daily job missed by up to 6 h (a restart, a failover) still runs; a day-old one doesn't.
 DAILY_GRACE = timedelta(hours=6)
 # Retention runs at night, away from office hours and the 08:00 digest.
@@ -138,16 +140,24 @@ class DsrScheduler:
             self.scheduler.resume()
 
     def _reconcile(self, spec: JobSpec) -> None:
-        existing = self.scheduler.get_job(spec.job_id)
+        try:
+            existing = self.scheduler.get_job(spec.job_id)
+        except LookupError:
+            # Stored by a release whose job function lived elsewhere (before 0.2 it was
+            # `dsr_bot.scheduler:_run_job`): APScheduler cannot unpickle it, so replace it.
+            log.info("scheduler: replacing stored job %s from an earlier release", spec.job_id)
+            self.scheduler.remove_job(spec.job_id)
+            existing = None
         if (
             existing is not None
+            and existing.func_ref == JOB_FUNCTION
             and str(existing.trigger) == str(spec.trigger)
             and existing.misfire_grace_time == spec.misfire_grace_time
         ):
             # Keep the stored next_run_time: that is what makes a restart catch up once.
             return
         self.scheduler.add_job(
-            "dsr_bot.scheduler:_run_job",
+            JOB_FUNCTION,
             trigger=spec.trigger,
             args=[spec.job_id],
             id=spec.job_id,
@@ -190,7 +200,7 @@ def work_for_app(app: Any, stop: threading.Event | None = None) -> dict[str, Cal
     watcher that owns the IMAP connection, and stops between items on shutdown. Reminders
     and digests only go to Slack: without Slack they would pile up unsendable in the outbox.
     """
-    from dsr_bot import digest, reminders, retention
+    from dsr_bot.jobs import digest, reminders, retention
 
     settings = app.settings
     policy = reminders.ReminderPolicy.from_settings(settings)
