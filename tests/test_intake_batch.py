@@ -59,7 +59,7 @@ def test_one_failing_message_does_not_take_its_batch_with_it(database_url: str, 
     app.outbox().drain()
     assert len(list((tmp_path / "out").glob("*.eml"))) == 2
     with app.factory() as session:
-        from dsr_bot import queries
+        from dsr_bot.reports import queries
 
         refs = [c["ref"] for c in queries.cases(session)]
     assert sorted(refs) == sorted(listener.opened)

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot.cases import service
 from dsr_bot.cases.model import CaseStatus as S
 from dsr_bot.cases.model import RequestType as T
-from dsr_bot.report import as_csv, as_table, month_report, parse_month
-from dsr_bot.report_html import as_html
+from dsr_bot.reports.report import as_csv, as_table, month_report, parse_month
+from dsr_bot.reports.report_html import as_html
 from dsr_bot.store.tables import Case
 from tests.ops_support import POLICY, local, move_case, open_db, seed_case
 

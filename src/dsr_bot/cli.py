@@ -219,7 +219,7 @@ def messages() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def messages_list(ctx: Context, as_json: bool) -> None:
-    from dsr_bot import queries
+    from dsr_bot.reports import queries
 
     with _session(ctx.settings()) as session:
         rows = queries.messages(session)
@@ -241,7 +241,7 @@ def cases() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def cases_list(ctx: Context, as_json: bool) -> None:
-    from dsr_bot import queries
+    from dsr_bot.reports import queries
 
     with _session(ctx.settings()) as session:
         rows = queries.cases(session)
@@ -258,8 +258,8 @@ def cases_list(ctx: Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def cases_show(ctx: Context, ref: str, as_json: bool) -> None:
-    from dsr_bot import queries
     from dsr_bot.cases.model import RuleViolation
+    from dsr_bot.reports import queries
 
     with _session(ctx.settings()) as session:
         try:

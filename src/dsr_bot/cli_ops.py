@@ -138,7 +138,7 @@ def report_command(
     obj: SettingsSource, month: str, fmt: str, output: Path | None, now_text: str | None
 ) -> None:
     """Monthly figures for an auditor: received, on time, median days, extensions, refusals."""
-    from dsr_bot import report
+    from dsr_bot.reports import report
 
     settings = obj.settings()
     try:
@@ -152,7 +152,7 @@ def report_command(
     if fmt == "csv":
         text = report.as_csv(figures)
     elif fmt == "html":
-        from dsr_bot.report_html import as_html
+        from dsr_bot.reports.report_html import as_html
 
         try:
             controller = settings.resolved_controller().name

@@ -9,9 +9,9 @@ from email.utils import parsedate_to_datetime
 from importlib import resources
 from typing import Any
 
-from dsr_bot import queries
 from dsr_bot.app import build_app
 from dsr_bot.config import Settings
+from dsr_bot.reports import queries
 
 DEMO_MAILBOX = "demo:samples"
 

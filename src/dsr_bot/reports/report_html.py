@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from dsr_bot.report import MonthReport
+from dsr_bot.reports.report import MonthReport
 
 # Colour-blind-safe palette (Okabe & Ito), one colour per request type.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000")
