@@ -14,10 +14,10 @@ import sqlalchemy.dialects.postgresql
 from dsr_bot.cases import service
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.desk import Staff
-from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import RuleViolation
 from dsr_bot.config import load_controller_profile
 from dsr_bot.replies import ReplyRenderer
+from dsr_bot.replies.letters import Letters
 from dsr_bot.store import db
 from dsr_bot.store.tables import Case, Event, Outbound, StaffAction
 from tests.fixtures.bot import CONTROLLER, MAIL_FROM

@@ -60,9 +60,9 @@ def cases_extend(
 ) -> None:
     """Extend REF by two further months while its first month runs (GDPR Article 12(3))."""
     from dsr_bot.cases import service
-    from dsr_bot.cases.letters import Letters
     from dsr_bot.cases.model import RuleViolation
     from dsr_bot.replies import ReplyRenderer
+    from dsr_bot.replies.letters import Letters
 
     settings = obj.settings()
     settings.require("mail_from")

@@ -170,7 +170,7 @@ class StaffDesk(ReplyDesk):
             case = self._case(session, case_id)
             if reason not in REJECT_REASONS:
                 raise RuleViolation(f"Unknown reason {reason!r}.")
-            lang = "sv" if self.letters.renderer.template_language(case.language) == "sv" else "en"
+            lang = "sv" if self.letters.template_language(case.language) == "sv" else "en"
             stated = " ".join(p for p in (REJECT_REASONS[reason][lang], note.strip()) if p)
             if not stated:
                 raise RuleViolation("Say why in the note: the requester must be told (Art. 12(4)).")

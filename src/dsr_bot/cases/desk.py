@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import service
 from dsr_bot.cases.fulfiller import Fulfiller
-from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, RuleViolation
+from dsr_bot.cases.ports import LetterPort
 from dsr_bot.store.tables import Case, Event, InboundMessage, StaffAction
 from dsr_bot.store.upsert import insert_ignore
 
@@ -92,7 +92,7 @@ class DeskBase:
         factory: sessionmaker[Session],
         policy: service.CasePolicy,
         clock: Callable[[], datetime],
-        letters: Letters,
+        letters: LetterPort,
         listeners: list[DeskListener] | None = None,
         fulfiller: Fulfiller | None = None,
     ) -> None:

@@ -21,12 +21,35 @@ from sqlalchemy.orm import Session
 from dsr_bot.cases import service
 from dsr_bot.cases.desk import Done, Staff
 from dsr_bot.cases.fulfiller import ChecklistEntry, Fulfilled, Prepared
-from dsr_bot.cases.letters import PLACEHOLDER, reply_template
 from dsr_bot.cases.model import CaseStatus, IdentityStatus, RuleViolation
 from dsr_bot.cases.triage import TriageDesk
 from dsr_bot.store.tables import Case, Event
 
 TICKED, UNTICKED = "checklist_ticked", "checklist_unticked"
+
+# Marks a gap fulfilment must fill (e.g. Art. 15(1)(a) purposes) in a prepared reply; a reply
+# that still contains it is refused at Send, so no letter goes out with a hole in it.
+PLACEHOLDER = "[[FILL IN"
+
+# The substantive reply for a case is the template of its weightiest right: one letter per
+# case, and access (Art. 15) carries the most the requester is owed.
+REPLY_TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("access", "access_response"),
+    ("portability", "portability_response"),
+    ("erasure", "erasure_confirmation"),
+    ("rectification", "rectification_confirmation"),
+    ("restriction", "restriction_confirmation"),
+    ("objection", "objection_outcome"),
+    ("marketing_optout", "marketing_optout_confirmation"),
+    ("consent_withdrawal", "consent_withdrawal_confirmation"),
+)
+
+
+def reply_template(types: list[str] | tuple[str, ...]) -> str:
+    for request_type, name in REPLY_TEMPLATES:
+        if request_type in types:
+            return name
+    return "clarification_request"
 
 
 @dataclass(frozen=True)
@@ -68,7 +91,7 @@ def ticked_sources(session: Session, case_id: int) -> set[str]:
 
 class ReplyDesk(TriageDesk):
     def _language(self, case: Case) -> str:
-        return self.letters.renderer.template_language(case.language)
+        return self.letters.template_language(case.language)
 
     def checklist(self, case: Case) -> list[ChecklistEntry]:
         return self.fulfiller.checklist(case.types) if self.fulfiller else []

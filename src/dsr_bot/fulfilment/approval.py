@@ -35,8 +35,8 @@ from dsr_bot.cases.fulfiller import (
     FulfilmentFailed,
     Prepared,
 )
-from dsr_bot.cases.letters import reply_template
 from dsr_bot.cases.model import RequestType
+from dsr_bot.cases.replying import reply_template
 from dsr_bot.fulfilment import plan
 from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
 from dsr_bot.fulfilment.sources import DataSources

@@ -27,12 +27,12 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from dsr_bot import outbox
 from dsr_bot.app import App
 from dsr_bot.cases.actions import StaffDesk
-from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.service import CasePolicy
 from dsr_bot.config import ConfigError, Settings, env_name
 from dsr_bot.fulfilment.approval import CaseFulfiller
 from dsr_bot.fulfilment.sources import DataSourceError, DataSources, load_data_sources
 from dsr_bot.replies import ReplyRenderer
+from dsr_bot.replies.letters import Letters
 from dsr_bot.slack.app import SlackHandlers, register
 from dsr_bot.slack.approvers import Approvers
 from dsr_bot.slack.listener import SlackNotifier

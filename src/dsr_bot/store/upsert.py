@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
@@ -27,7 +26,12 @@ def insert_ignore(
     then skips, so exactly one of two racing writers wins.
     """
     table = getattr(table, "__table__", table)
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # Imported here, not at the top: the dialect in use is loaded already, and importing
+    # this module (as the domain does) must not load one.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect
     column = returning if returning is not None else next(iter(table.primary_key.columns))
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
     row = session.execute(statement.returning(column)).first()

@@ -19,44 +19,25 @@ from sqlalchemy.orm import Session
 from dsr_bot import outbox
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
+from dsr_bot.cases.replying import PLACEHOLDER
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
 from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply
 from dsr_bot.replies.markup import to_html_document
 from dsr_bot.store.tables import Case
 
-# Marks a gap fulfilment must fill (e.g. Art. 15(1)(a) purposes) in a prepared reply; a reply
-# that still contains it is refused at Send, so no letter goes out with a hole in it.
-PLACEHOLDER = "[[FILL IN"
-
-# The substantive reply for a case is the template of its weightiest right: one letter per
-# case, and access (Art. 15) carries the most the requester is owed.
-REPLY_TEMPLATES: tuple[tuple[str, str], ...] = (
-    ("access", "access_response"),
-    ("portability", "portability_response"),
-    ("erasure", "erasure_confirmation"),
-    ("rectification", "rectification_confirmation"),
-    ("restriction", "restriction_confirmation"),
-    ("objection", "objection_outcome"),
-    ("marketing_optout", "marketing_optout_confirmation"),
-    ("consent_withdrawal", "consent_withdrawal_confirmation"),
-)
-
-
-def reply_template(types: list[str] | tuple[str, ...]) -> str:
-    for request_type, name in REPLY_TEMPLATES:
-        if request_type in types:
-            return name
-    return "clarification_request"
-
 
 @dataclass(frozen=True)
 class Letters:
-    """Renders templates for a case and enqueues the composed mail in the caller's session."""
+    """Renders templates for a case and enqueues the composed mail in the caller's session
+    (the domain's `cases.ports.LetterPort`)."""
 
     renderer: ReplyRenderer
     mail_from: str
     from_name: str
     timezone: str = "Europe/Stockholm"
+
+    def template_language(self, language: str | None) -> str:
+        return self.renderer.template_language(language)
 
     def context(self, case: Case, **fields: Any) -> ReplyContext:
         return ReplyContext(
