@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from dsr_bot import health, outbox
 from dsr_bot.app import App, build_app, open_database
 from dsr_bot.config import Settings, load_settings
+from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.mail.smtp import EmlDirectoryTransport
 from dsr_bot.store import db
 from dsr_bot.store.tables import Case, InboundMessage
-from dsr_bot.watch import MailboxWatcher
 from tests.fixtures.bot import Bot, wait_until
 from tests.fixtures.dovecot import free_port
 from tests.test_intake_e2e import EN_ACCESS

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 
 from dsr_bot.app import App
+from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Outbound
-from dsr_bot.watch import MailboxWatcher
 from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
 from tests.fixtures.slack_app import APPROVER, audit, only_case, slack_settings, start_bot
 from tests.fixtures.slack_payloads import (

@@ -16,7 +16,7 @@ from dsr_bot.cases.service import CasePolicy, utcnow
 from dsr_bot.classify import load_classifier
 from dsr_bot.classify.base import Classifier
 from dsr_bot.config import Settings
-from dsr_bot.intake import Intake, IntakePolicy
+from dsr_bot.intake.pipeline import Intake, IntakePolicy
 from dsr_bot.replies import ReplyRenderer
 from dsr_bot.store import db
 from dsr_bot.store.tables import Outbound

@@ -143,8 +143,8 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
     setup_logging(settings, verbose)
 
     from dsr_bot.app import build_app
+    from dsr_bot.intake.watcher import MailboxWatcher
     from dsr_bot.slack.runtime import attach_slack
-    from dsr_bot.watch import MailboxWatcher
 
     app = build_app(settings)
     slack = attach_slack(app)  # None unless DSR_BOT_SLACK_BOT_TOKEN is set

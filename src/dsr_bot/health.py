@@ -35,7 +35,7 @@ from dsr_bot.config import ConfigError, env_name
 
 if TYPE_CHECKING:
     from dsr_bot.app import App
-    from dsr_bot.watch import MailboxWatcher
+    from dsr_bot.intake.watcher import MailboxWatcher
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import threading
 from dsr_bot import health
 from dsr_bot.app import App
 from dsr_bot.fulfilment.suppression_http import mount_suppression
+from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.jobs.leader import leader_lock_for, run_while_leader
 from dsr_bot.jobs.scheduler import scheduler_for_app
 from dsr_bot.slack.runtime import SlackRuntime
-from dsr_bot.watch import MailboxWatcher
 
 log = logging.getLogger(__name__)
 

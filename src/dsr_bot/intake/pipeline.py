@@ -27,9 +27,9 @@ from dsr_bot import metrics
 from dsr_bot.cases import service
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, Classification, Disposition
 from dsr_bot.classify.base import Classifier
+from dsr_bot.intake.matching import find_duplicate, thread_to_case
 from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
 from dsr_bot.mail.parse import ParsedMessage, parse_message
-from dsr_bot.matching import find_duplicate, thread_to_case
 from dsr_bot.replies import ReplyRenderer
 from dsr_bot.replies.letters import Letters
 from dsr_bot.store.tables import Case, InboundMessage, Outbound

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from dsr_bot import metrics
 from dsr_bot.app import App
 from dsr_bot.cases.service import record_event
-from dsr_bot.intake import RawMessage
+from dsr_bot.intake.pipeline import RawMessage
 from dsr_bot.mail.imap import Backoff, ImapMailbox, ImapUnavailable
 from dsr_bot.outbox import Transport
 from dsr_bot.store.tables import InboundMessage, MailboxState, Outbound
