@@ -3,12 +3,12 @@
 Two transactions per message, on purpose:
   1. `store_raw` records the bytes under the unique (mailbox, UIDVALIDITY, UID) key. From
      then on the message cannot be lost, and re-fetching it is a no-op.
-  2. `process` reads it back and runs the named steps below; the case, its audit events and
+  2. `process` reads it back and runs the named steps of steps.py; the case, its audit events and
      the acknowledgement's outbox row commit together. A crash before the commit leaves the
      message unprocessed, and the next cycle processes it again from the stored bytes.
 
-Steps of `process`: parse → duplicate? → loop/auto-reply? → thread to a case? → classify →
-open case → enqueue acknowledgement.
+`process` parses the message and runs it through `steps.STEPS` (duplicate, unparseable,
+automatic, threaded_reply, classify, open_case, acknowledge): each step decides or passes on.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -25,18 +25,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot import metrics
 from dsr_bot.cases import service
-from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, Classification, Disposition
+from dsr_bot.cases.model import Disposition
 from dsr_bot.classify.base import Classifier
-from dsr_bot.intake.matching import find_duplicate, thread_to_case
-from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
-from dsr_bot.mail.parse import ParsedMessage, parse_message
+from dsr_bot.intake import steps
+from dsr_bot.intake.steps import NOT_A_REQUEST, Decision, IntakePolicy
+from dsr_bot.mail.parse import parse_message
 from dsr_bot.replies import ReplyRenderer
 from dsr_bot.replies.letters import Letters
-from dsr_bot.store.tables import Case, InboundMessage, Outbound
+from dsr_bot.store.tables import Case, InboundMessage
 
 log = logging.getLogger(__name__)
-
-NOT_A_REQUEST = "classified as not a request"
 
 
 class IntakeListener(Protocol):
@@ -57,15 +55,6 @@ class IntakeListener(Protocol):
     def needs_staff(self, session: Session, inbound: InboundMessage, now: datetime) -> None:
         """A message that is not (clearly) a request: staff may open it as a case."""
         ...
-
-
-@dataclass(frozen=True)
-class IntakePolicy:
-    case_policy: service.CasePolicy
-    mail_from: str
-    from_name: str
-    own_addresses: frozenset[str]
-    ack_limit_per_sender_per_day: int = 3
 
 
 @dataclass(frozen=True)
@@ -103,11 +92,11 @@ class Intake:
         clock: Callable[[], datetime],
     ) -> None:
         self._factory = factory
-        self._classifier = classifier
-        self._letters = Letters(
+        self.classifier = classifier
+        self.letters = Letters(
             renderer, policy.mail_from, policy.from_name, policy.case_policy.timezone
         )
-        self._policy = policy
+        self.policy = policy
         self._clock = clock
         self.listeners: list[IntakeListener] = []
 
@@ -243,16 +232,6 @@ class Intake:
             listener.needs_staff(session, row, now)
         return Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
 
-    def process_pending(self, progress: Callable[[int], None] | None = None) -> list[Outcome]:
-        outcomes = []
-        for inbound_id in self.pending_ids():
-            outcome = self.process(inbound_id)
-            if outcome is not None:
-                outcomes.append(outcome)
-            if progress is not None:
-                progress(1)
-        return outcomes
-
     def _decide(self, session: Session, row: InboundMessage) -> Outcome:
         now = self._clock()
         msg = parse_message(row.raw or b"")
@@ -261,113 +240,38 @@ class Intake:
         row.sender_name = msg.sender_name
         row.subject = msg.subject
         row.processed_at = now
+        decision = steps.decide(steps.Deciding(session, row, msg, now, self))
+        return self._record(session, row, decision, now)
 
-        def finish(
-            disposition: Disposition,
-            reason: str | None,
-            case: Case | None,
-            acknowledged: bool = False,
-        ) -> Outcome:
-            row.disposition = disposition.value
-            row.disposition_reason = reason
-            row.case_id = case.id if case is not None else row.case_id
-            service.record_event(
-                session,
-                action="message_received",
-                at=now,
-                inbound_id=row.id,
-                case_id=row.case_id,
-                detail={"disposition": disposition.value, "reason": reason},
-            )
-            log.info("inbound %s: %s%s", row.id, disposition.value, f" {case.ref}" if case else "")
-            if row.duplicate_of is None:
-                self._notify(session, row, disposition, case, reason, now)
-            return Outcome(
-                row.id,
-                disposition,
-                case.ref if case else None,
-                acknowledged,
-                tuple(case.types) if case else (),
-                row.language,
-            )
-
-        duplicate = find_duplicate(session, row)
-        if duplicate is not None:
-            row.duplicate_of = duplicate.id
-            row.language = duplicate.language
-            case = session.get(Case, duplicate.case_id) if duplicate.case_id else None
-            return finish(
-                Disposition(duplicate.disposition or Disposition.NEEDS_REVIEW.value),
-                f"duplicate of inbound {duplicate.id}",
-                case,
-            )
-        if not msg.ok:
-            return finish(
-                Disposition.NEEDS_REVIEW, "unparseable: " + "; ".join(msg.warnings)[:500], None
-            )
-
-        loop_reason = auto_reply_reason(msg, self._policy.own_addresses)
-        threaded = thread_to_case(session, msg)
-        if loop_reason is not None and is_automatic_response(loop_reason):
-            # Bounces and out-of-office replies answer something; they never ask for anything.
-            return finish(Disposition.NOT_REQUEST, loop_reason, threaded[0] if threaded else None)
-        if threaded is not None:
-            case, matched_by = threaded
-            if CaseStatus(case.status) not in OPEN_STATUSES:
-                # "Thanks — and now delete my data too" on a finished case: a person decides
-                # whether it is a new request; it must not vanish into a closed thread.
-                return finish(
-                    Disposition.NEEDS_REVIEW, f"reply to a {case.status} case ({matched_by})", case
-                )
-            service.attach_reply(
-                session,
-                case,
-                now=now,
-                inbound_id=row.id,
-                matched_by=matched_by,
-                sender_matches=(msg.sender_email or "") == (case.requester_email or ""),
-            )
-            return finish(Disposition.REPLY, f"threaded by {matched_by}", case)
-
-        # A bare forward has no new text of its own; then the forwarded text is all we have.
-        with metrics.classification_timer():
-            result = self._classifier.classify(msg.subject, msg.new_text.strip() or msg.text)
-        row.language = result.language
-        row.labels = [str(label) for label in result.labels]
-        row.scores = result.scores
-        if not result.is_request:
-            if result.needs_review or row.truncated:
-                return finish(Disposition.NEEDS_REVIEW, "uncertain classification", None)
-            return finish(Disposition.NOT_REQUEST, loop_reason or NOT_A_REQUEST, None)
-
-        case = service.open_case(
+    def _record(
+        self, session: Session, row: InboundMessage, decision: Decision, now: datetime
+    ) -> Outcome:
+        """Write the decision on the row and the audit trail, and tell the listeners."""
+        case = decision.case
+        row.disposition = decision.disposition.value
+        row.disposition_reason = decision.reason
+        row.case_id = case.id if case is not None else row.case_id
+        service.record_event(
             session,
-            policy=self._policy.case_policy,
-            now=now,
-            received_at=row.received_at,
-            types=result.labels,
-            requester_email=msg.sender_email,
-            requester_name=msg.sender_name,
-            language=result.language,
-            scores=result.scores,
-            request_message_id=msg.message_id,
-            request_references=msg.references,
-            request_subject=msg.subject,
+            action="message_received",
+            at=now,
             inbound_id=row.id,
+            case_id=row.case_id,
+            detail={"disposition": decision.disposition.value, "reason": decision.reason},
         )
-        if loop_reason is not None:
-            # A web form's no-reply mail or a list post can still carry a real request: the
-            # case and its deadline stand, only the automatic answer is withheld (RFC 3834).
-            service.record_event(
-                session,
-                action="acknowledgement_suppressed",
-                at=now,
-                case_id=case.id,
-                detail={"reason": loop_reason},
-            )
-            return finish(Disposition.CASE, f"not acknowledged: {loop_reason}", case)
-        acknowledged = self._acknowledge(session, case, msg, result, now)
-        return finish(Disposition.CASE, None, case, acknowledged)
+        log.info(
+            "inbound %s: %s%s", row.id, decision.disposition.value, f" {case.ref}" if case else ""
+        )
+        if row.duplicate_of is None:
+            self._notify(session, row, decision.disposition, case, decision.reason, now)
+        return Outcome(
+            row.id,
+            decision.disposition,
+            case.ref if case else None,
+            decision.acknowledged,
+            tuple(case.types) if case else (),
+            row.language,
+        )
 
     def _notify(
         self,
@@ -388,42 +292,3 @@ class Intake:
             ):
                 # Auto-replies and bounces are not worth a human's attention in Slack.
                 listener.needs_staff(session, row, now)
-
-    def _acknowledge(
-        self,
-        session: Session,
-        case: Case,
-        msg: ParsedMessage,
-        result: Classification,
-        now: datetime,
-    ) -> bool:
-        if not msg.sender_email:
-            return False
-        limit = self._policy.ack_limit_per_sender_per_day
-        recent = session.execute(
-            sa.select(sa.func.count())
-            .select_from(Outbound)
-            .where(
-                Outbound.purpose == "acknowledgement",
-                Outbound.recipient == msg.sender_email,
-                Outbound.created_at >= now - timedelta(days=1),
-            )
-        ).scalar_one()
-        if recent >= limit:
-            service.record_event(
-                session,
-                action="acknowledgement_suppressed",
-                at=now,
-                case_id=case.id,
-                detail={"reason": f"more than {limit} acknowledgements to this sender in 24 h"},
-            )
-            return False
-        message_id = self._letters.acknowledge(session, case, now)
-        service.record_event(
-            session,
-            action="acknowledgement_queued",
-            at=now,
-            case_id=case.id,
-            detail={"message_id": message_id, "language": case.language},
-        )
-        return True
