@@ -12,10 +12,10 @@ import pytest
 
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, RequestType
 from dsr_bot.classify import RuleClassifier, load_classifier
-from dsr_bot.classify.cli_support import classify_inputs, read_inputs
 from dsr_bot.classify.corpus import CorpusError, carve_dev, read_jsonl
 from dsr_bot.classify.rules import rule_hits
 from dsr_bot.classify.scoring import check_thresholds, decide
+from dsr_bot.cli.classify_files import classify_inputs, read_inputs
 
 
 def test_labels_are_the_scores_at_or_above_threshold() -> None:

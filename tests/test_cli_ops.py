@@ -11,25 +11,13 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql  # until store/tables.py imports it itself
 from click.testing import CliRunner, Result
 
-from dsr_bot import cli_ops
-from dsr_bot.cli import Context
+from dsr_bot.cli import main
 from dsr_bot.store.tables import Case, Event, Outbound
 from tests.ops_support import local, open_db, seed_case
 
 
 def make_cli() -> click.Group:
-    """A main group like cli.py's, with the operations commands registered the same way."""
-
-    @click.group()
-    @click.pass_context
-    def main(ctx: click.Context) -> None:
-        ctx.obj = Context(None)
-
-    @main.group()
-    def cases() -> None:
-        pass
-
-    cli_ops.register(main, cases)
+    """The real `dsr-bot` group: the operations commands as cli/__init__.py registers them."""
     return main
 
 

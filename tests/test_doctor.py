@@ -16,9 +16,9 @@ from tests.fixtures.bot import CONTROLLER, Bot, env_for
 from tests.fixtures.database import _pg_url
 from tests.fixtures.dovecot import free_port
 
-# The command as the operator types it; `import dsr_bot.cli_doctor` registers it on `main`
+# The command as the operator types it; `import dsr_bot.cli.doctor.command` registers it on `main`
 # the same way cli.py's own import does.
-RUN_DOCTOR = "import dsr_bot.cli_doctor; from dsr_bot.cli import main; main()"
+RUN_DOCTOR = "import dsr_bot.cli.doctor.command; from dsr_bot.cli import main; main()"
 
 
 def doctor_env(env: dict[str, str]) -> tuple[int, dict[str, str], str]:

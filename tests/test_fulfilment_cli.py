@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot.cases.model import IdentityStatus, RequestType
 from dsr_bot.cases.service import CasePolicy, open_case
 from dsr_bot.cli import main
-from dsr_bot.cli_fulfilment import fulfil, suppression
+from dsr_bot.cli.fulfilment import fulfil, suppression
 from dsr_bot.store import db
 from dsr_bot.store.tables import Case, Event
 from tests.fixtures import customer_db

@@ -23,11 +23,10 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql  # store.tables needs it loaded
 
-from dsr_bot.app import App
+from dsr_bot.bootstrap import App
 from dsr_bot.cases.model import Classification, RequestType
-from dsr_bot.fulfilment.suppression import is_suppressed
-from dsr_bot.fulfilment.suppression_http import mount_suppression
-from dsr_bot.health import HealthServer, Readiness
+from dsr_bot.fulfilment.suppression import is_suppressed, mount_suppression
+from dsr_bot.http.health import HealthServer, Readiness
 from dsr_bot.replies.letters import Letters
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Case, Event

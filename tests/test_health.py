@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dsr_bot import health, outbox
-from dsr_bot.app import App, build_app, open_database
+from dsr_bot import outbox
+from dsr_bot.bootstrap import App, build_app, open_database, start_http
 from dsr_bot.config import Settings, load_settings
+from dsr_bot.http import health
 from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.mail.smtp import EmlDirectoryTransport
 from dsr_bot.store import db
@@ -61,7 +62,7 @@ def test_readyz_flips_when_dovecot_stops_and_recovers(dovecot, mailbox, smtp_sin
     app = build_app(settings_for(bot, http_port=free_port()))
     stop = threading.Event()
     watcher = MailboxWatcher(app, stop)
-    server = health.start_for(app, watcher)
+    server = start_http(app, watcher)
     assert server is not None
     worker = threading.Thread(target=watcher.run_forever, daemon=True)
     worker.start()
@@ -101,7 +102,7 @@ def test_readyz_flips_when_dovecot_stops_and_recovers(dovecot, mailbox, smtp_sin
 def test_endpoint_is_off_unless_a_port_is_set(mailbox, smtp_sink, bot: Bot):
     app = build_app(settings_for(bot))
     assert app.settings.http_port is None
-    assert health.start_for(app, MailboxWatcher(app)) is None
+    assert start_http(app, MailboxWatcher(app)) is None
 
 
 def test_outbox_stuck_makes_not_ready_and_metrics_read_the_database(
@@ -141,7 +142,7 @@ def test_outbox_stuck_makes_not_ready_and_metrics_read_the_database(
     dead = health.outbox_check(box.backlog, clock=lambda: now, dead=lambda: 1)
     assert dead().ok is False and "given up" in dead().detail
 
-    from dsr_bot import metrics
+    from dsr_bot.http import metrics
 
     readiness = health.Readiness()
     readiness.register("database", health.database_check(engine))
@@ -165,7 +166,7 @@ def test_outbox_stuck_makes_not_ready_and_metrics_read_the_database(
 
 
 def test_unreachable_database_is_reported_not_raised():
-    from dsr_bot import metrics
+    from dsr_bot.http import metrics
     from dsr_bot.store.db import make_engine, session_factory
 
     engine = make_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")
@@ -205,7 +206,7 @@ def test_port_in_use_is_a_configuration_error():
 
 def test_standby_instance_reports_imap_as_standby(mailbox, smtp_sink, bot: Bot):
     app = build_app(settings_for(bot, http_port=free_port()))
-    server = health.start_for(app)  # not the leader: no watcher of its own
+    server = start_http(app)  # not the leader: no watcher of its own
     assert server is not None
     try:
         status, body = ready(server.url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dsr_bot.app import build_app
+from dsr_bot.bootstrap import build_app
 from dsr_bot.config import load_settings
 from dsr_bot.store import db
 from tests.fixtures.bot import CONTROLLER, MAIL_FROM

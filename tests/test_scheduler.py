@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 
+from dsr_bot import bootstrap
 from dsr_bot.config import load_settings
 from dsr_bot.jobs import scheduler as sched
 from dsr_bot.store.tables import Outbound, Reminder
@@ -155,7 +156,7 @@ def test_work_for_app_binds_sweep_and_digest_to_the_database(database_url: str) 
             drain=lambda stop=None: (tuple(kinds or ()), stop)
         ),
     )
-    work = sched.work_for_app(app, stop)
+    work = bootstrap.work_for_app(app, stop)
     work["deadline_sweep"]()
     work["daily_digest"]()
     # The scheduler's thread must not use the watcher's IMAP connection (Sent copies).
@@ -167,7 +168,7 @@ def test_work_for_app_binds_sweep_and_digest_to_the_database(database_url: str) 
         purposes = sorted(session.execute(sa.select(Outbound.purpose)).scalars())
     assert kinds == ["due-in-7d", "extension-cutoff"]
     assert purposes == ["digest", "reminder", "reminder"]
-    assert sched.scheduler_for_app(app).jobs() == {}  # built, not started
+    assert bootstrap.scheduler_for_app(app).jobs() == {}  # built, not started
     engine.dispose()
 
 
@@ -182,7 +183,7 @@ def test_without_slack_reminders_and_digests_queue_nothing(database_url: str) ->
         clock=lambda: local(2026, 3, 31, 8),
         outbox=None,
     )
-    work = sched.work_for_app(app)
+    work = bootstrap.work_for_app(app)
     assert "not configured" in work["deadline_sweep"]()
     assert "not configured" in work["daily_digest"]()
     with factory() as session:

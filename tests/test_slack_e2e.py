@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 
-from dsr_bot.app import App
+from dsr_bot.bootstrap import App
 from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Outbound

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy.dialects.postgresql  # noqa: F401  (store.tables needs it loaded)
 
-from dsr_bot.app import App
+from dsr_bot.bootstrap import App
 from dsr_bot.cases.model import Classification, RequestType
 from dsr_bot.slack.runtime import SlackRuntime
 from tests.fixtures.bot import MAIL_FROM

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,12 +20,13 @@ from dsr_bot.cases.model import RequestType
 from dsr_bot.cases.service import CasePolicy, open_case
 from dsr_bot.fulfilment.suppression import (
     is_suppressed,
-    serve_suppression,
+    mount_suppression,
     suppress,
     suppression_csv,
     suppression_entries,
     suppression_wsgi,
 )
+from dsr_bot.http.server import HttpServer
 from dsr_bot.store import db
 from dsr_bot.store.tables import Event, Suppression
 
@@ -145,12 +145,11 @@ def endpoint(factory: sessionmaker[Session]) -> Iterator[str]:
     with db.transaction(factory) as session:
         suppress(session, "anna@example.se", case_id=None, now=NOW)
         suppress(session, "+46701234567@sms.example", case_id=None, now=NOW)
-    server = serve_suppression(suppression_wsgi(factory, TOKEN), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    server = HttpServer("127.0.0.1", 0)
+    assert mount_suppression(server, factory, TOKEN)
+    server.start()
+    yield server.url
+    server.stop()
 
 
 def fetch(

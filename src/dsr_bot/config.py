@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_mode: Literal["socket", "http"] = "socket"
+    # Slack HTTP mode: /slack/events is served by the one HTTP server, on DSR_BOT_HTTP_PORT;
+    # this port is used only when DSR_BOT_HTTP_PORT is not set.
     slack_http_port: int = Field(default=3000, ge=1, le=65535)
     slack_channel: str | None = None
     # Slack user IDs (U…/W…) and/or user-group IDs (S…) allowed to approve replies.
@@ -135,10 +137,6 @@ class Settings(BaseSettings):
 
     controller: ControllerProfile | None = None
     controller_profile: Path | None = None
-
-    # Fault injection for the crash-safety tests: the process dies (os._exit, like kill -9)
-    # right after this step of an intake cycle. Never set it in production.
-    crash_after: Literal["", "store", "process"] = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["human", "json"] = "human"
@@ -184,6 +182,28 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    @property
+    def slack_http_mode(self) -> bool:
+        return self.slack_enabled and self.slack_mode == "http"
+
+    def http_listen_port(self) -> int | None:
+        """The one HTTP server's port: `http_port`, or in Slack HTTP mode `slack_http_port`;
+        None (no server) when neither applies."""
+        if self.http_port is None:
+            return self.slack_http_port if self.slack_http_mode else None
+        if (
+            self.slack_http_mode
+            and "slack_http_port" in self.model_fields_set
+            and self.slack_http_port != self.http_port
+        ):
+            raise ConfigError(
+                f"{env_name('slack_http_port')}={self.slack_http_port} and "
+                f"{env_name('http_port')}={self.http_port}: Slack events are served by the one "
+                f"HTTP server at /slack/events on {env_name('http_port')}; unset "
+                f"{env_name('slack_http_port')}"
+            )
+        return self.http_port
 
     @property
     def tz(self) -> ZoneInfo:

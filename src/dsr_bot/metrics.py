@@ -6,8 +6,8 @@ Two kinds, on purpose:
   called by intake, the watcher, the outbox and the Slack adapter *after* their transaction
   committed, so a rolled-back decision is never counted;
 - *state* (outbox backlog and the age of its oldest item, dead items, overdue cases) is read
-  from the database when Prometheus scrapes (`DatabaseCollector`). It is then the same on
-  every instance, survives restarts, and cannot drift from the truth.
+  from the database when Prometheus scrapes (`http/metrics.DatabaseCollector`). It is then
+  the same on every instance, survives restarts, and cannot drift from the truth.
 
 Labels hold only closed vocabularies (dispositions, request types, ISO language codes,
 outbox kinds): never an address, a subject or a case reference, which would be personal data
@@ -18,17 +18,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -135,93 +129,3 @@ def classification_timer() -> Iterator[None]:
         yield
     finally:
         CLASSIFICATION_SECONDS.observe(time.perf_counter() - began)
-
-
-class DatabaseCollector(Collector):
-    """State gauges computed from the database at scrape time.
-
-    A failing query must not break the scrape (the event counters are still worth having),
-    so errors yield `dsr_bot_database_up 0` and no state gauges.
-    """
-
-    def __init__(
-        self,
-        factory: sessionmaker[Session],
-        *,
-        timezone: str = "Europe/Stockholm",
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._factory = factory
-        self._tz = ZoneInfo(timezone)
-        self._clock = clock
-
-    def describe(self) -> list[Metric]:
-        return []  # computed at collect time; no fixed description needed
-
-    def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("dsr_bot_database_up", "1 if the last scrape could read the DB.")
-        try:
-            gauges = self._state()
-        except Exception as exc:  # the database being down is exactly when we must answer
-            log.warning("metrics: database query failed: %s", type(exc).__name__)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield from gauges
-
-    def _state(self) -> list[Metric]:
-        from dsr_bot.cases.model import OPEN_STATUSES
-        from dsr_bot.outbox import DEAD, PENDING, SENDING
-        from dsr_bot.store.tables import Case, Outbound
-
-        now = self._clock()
-        today = now.astimezone(self._tz).date()
-        with self._factory() as session:
-            backlog_rows = session.execute(
-                sa.select(Outbound.kind, sa.func.count(), sa.func.min(Outbound.created_at))
-                .where(Outbound.status.in_([PENDING, SENDING]))
-                .group_by(Outbound.kind)
-            ).all()
-            dead_rows = session.execute(
-                sa.select(Outbound.kind, sa.func.count())
-                .where(Outbound.status == DEAD)
-                .group_by(Outbound.kind)
-            ).all()
-            due = sa.func.coalesce(Case.extended_due_on, Case.due_on)
-            overdue = session.execute(
-                sa.select(sa.func.count())
-                .select_from(Case)
-                .where(Case.status.in_([str(s) for s in OPEN_STATUSES]), due < today)
-            ).scalar_one()
-        backlog = GaugeMetricFamily(
-            "dsr_bot_outbox_backlog", "Outbox items waiting to be sent, by kind.", labels=["kind"]
-        )
-        oldest = GaugeMetricFamily(
-            "dsr_bot_outbox_oldest_age_seconds",
-            "Age of the oldest unsent outbox item (0 when the outbox is empty).",
-        )
-        dead = GaugeMetricFamily(
-            "dsr_bot_outbox_dead",
-            "Outbox items given up on (need a person), by kind.",
-            labels=["kind"],
-        )
-        ages = [0.0]
-        for kind, count, created in backlog_rows:
-            backlog.add_metric([kind], count)
-            if created is not None:
-                ages.append((now - _aware(created)).total_seconds())
-        for kind, count in dead_rows:
-            dead.add_metric([kind], count)
-        oldest.add_metric([], max(ages))
-        cases = GaugeMetricFamily(
-            "dsr_bot_cases_overdue",
-            "Open cases past their (extended) Art. 12(3) due date.",
-        )
-        cases.add_metric([], overdue)
-        return [backlog, oldest, dead, cases]
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -111,7 +111,8 @@ def suppression_wsgi(
     """A read-only WSGI app serving `GET /suppression.csv` behind `Authorization: Bearer`.
 
     `?hashed=1` asks for the hashed list; `hashed=True` makes it the only form served.
-    Mount it in any WSGI server (the health endpoint, or `serve_suppression` below).
+    Mounted on the process's HTTP server by `mount_suppression` (`dsr-bot run`, and
+    `dsr-bot suppression serve` on its own).
     """
     if not token:
         raise ValueError("the suppression endpoint needs a non-empty token")
@@ -154,12 +155,18 @@ def _bearer_ok(header: str, expected: bytes) -> bool:
     )
 
 
-def serve_suppression(app: WSGIApp, host: str, port: int) -> Any:
-    """A standalone server for the app (wsgiref); call `.serve_forever()` on the result."""
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
+class _Mount(Protocol):
+    """What the process's HTTP server offers (http/server.py): a WSGI app per path."""
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the default logs every request line to stderr; ours carry no news
+    def mount(self, path: str, app: WSGIApp) -> None: ...
 
-    return make_server(host, port, app, handler_class=QuietHandler)
+
+def mount_suppression(
+    server: _Mount, factory: sessionmaker[Session], token: str | None, *, hashed: bool = False
+) -> bool:
+    """Serve `/suppression.csv` on the process's HTTP server if a token is configured, so
+    the marketing tool reads the list from the port operators already expose."""
+    if not token:
+        return False
+    server.mount(PATH, suppression_wsgi(factory, token, hashed=hashed))
+    return True

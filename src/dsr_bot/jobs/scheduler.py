@@ -189,50 +189,5 @@ class DsrScheduler:
 SCHEDULER_OUTBOX_KINDS = ("mail", "slack")
 
 
-def _slack_off() -> str:
+def slack_off() -> str:
     return "Slack is not configured: reminders and digests have nowhere to go"
-
-
-def work_for_app(app: Any, stop: threading.Event | None = None) -> dict[str, Callable[[], Any]]:
-    """The four jobs bound to a built `App` (settings, session factory, clock, outbox).
-
-    The retry job runs in the scheduler's thread, so it leaves `imap_copy` rows to the
-    watcher that owns the IMAP connection, and stops between items on shutdown. Reminders
-    and digests only go to Slack: without Slack they would pile up unsendable in the outbox.
-    """
-    from dsr_bot.jobs import digest, reminders, retention
-
-    settings = app.settings
-    policy = reminders.ReminderPolicy.from_settings(settings)
-    slack = bool(getattr(settings, "slack_enabled", True))
-    return {
-        DEADLINE_SWEEP: (
-            (lambda: reminders.sweep(app.factory, now=app.clock(), policy=policy))
-            if slack
-            else _slack_off
-        ),
-        OUTBOX_RETRY: lambda: app.outbox(SCHEDULER_OUTBOX_KINDS).drain(stop=stop),
-        DAILY_DIGEST: (
-            lambda: digest.post_digest(
-                app.factory,
-                now=app.clock(),
-                timezone=settings.timezone,
-                channel=settings.slack_channel,
-            )
-        )
-        if slack
-        else _slack_off,
-        RETENTION_PURGE: lambda: retention.purge(
-            app.factory, now=app.clock(), policy=retention.RetentionPolicy.from_settings(settings)
-        ),
-    }
-
-
-def scheduler_for_app(app: Any, stop: threading.Event | None = None) -> DsrScheduler:
-    settings = app.settings
-    specs = job_specs(
-        timezone=settings.timezone,
-        sweep_minutes=settings.deadline_sweep_minutes,
-        digest_time=settings.digest_time,
-    )
-    return DsrScheduler(app.engine, work_for_app(app, stop), specs, timezone=settings.timezone)

@@ -1,17 +1,20 @@
-"""Wiring Slack into a running `App`: client, Bolt app, listeners, transport, outbox pump.
+"""Slack at run time: the Web API client, the Bolt app's transport, and the outbox pump.
 
-`attach_slack(app)` returns None when Slack is not configured. Socket Mode (default) needs no
-public URL: the bot dials out to Slack. HTTP mode serves `/slack/events` and verifies each
-request's signature (X-Slack-Signature, HMAC-SHA256 with the signing secret; requests older
-than five minutes are refused as replays — bolt's RequestVerification answers 401).
+Socket Mode (default) needs no public URL: the bot dials out to Slack. HTTP mode mounts
+`/slack/events` on the process's one HTTP server (http/server.py), which refuses oversized
+bodies before Bolt reads them; Bolt verifies each request's signature (X-Slack-Signature,
+HMAC-SHA256 with the signing secret; requests older than five minutes are refused as replays
+— bolt's RequestVerification answers 401). The wiring that builds all this from the settings
+is in bootstrap.py.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from slack_bolt import App as BoltApp
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -24,19 +27,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
-from dsr_bot import outbox
-from dsr_bot.app import App
-from dsr_bot.cases.actions import StaffDesk
-from dsr_bot.cases.service import CasePolicy
+from dsr_bot import metrics, outbox
 from dsr_bot.config import ConfigError, Settings, env_name
-from dsr_bot.fulfilment.approval import CaseFulfiller
-from dsr_bot.fulfilment.sources import DataSourceError, DataSources, load_data_sources
-from dsr_bot.replies import ReplyRenderer
-from dsr_bot.replies.letters import Letters
-from dsr_bot.slack.app import SlackHandlers, register
-from dsr_bot.slack.approvers import Approvers
-from dsr_bot.slack.listener import SlackNotifier
-from dsr_bot.slack.transport import SlackTransport
+from dsr_bot.slack.app import SlackHandlers
 
 log = logging.getLogger(__name__)
 
@@ -62,37 +55,43 @@ def web_client(settings: Settings, *, retry_backoff: float = 0.5) -> WebClient:
     )
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+EVENTS_PATH = "/slack/events"
+# How long a /readyz answer about Slack's Web API may be reused: probes come every few
+# seconds, and auth.test is rate-limited (Tier 4, 100+ a minute, but there is no need).
+WEB_API_CHECK_TTL = 30.0
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("http: " + format, *args)
+class _Mount(Protocol):
+    def mount(self, path: str, app: Callable[..., Iterable[bytes]]) -> None: ...
 
 
-class SlackRuntime:
-    def __init__(self, app: App, bolt: BoltApp, client: WebClient, handlers: SlackHandlers) -> None:
-        self.app = app
-        self.bolt = bolt
-        self.client = client
-        self.handlers = handlers
-        self.settings = app.settings
+class OutboxPump:
+    """Sends what staff clicks caused without waiting for the mailbox loop.
+
+    Its own thread drains the outbox when poked (after every click) or every `interval`
+    seconds; IMAP copies stay with the mailbox watcher, whose connection is not shared
+    between threads.
+    """
+
+    def __init__(self, outbox_for: Callable[[tuple[str, ...]], outbox.Outbox]) -> None:
+        self._outbox_for = outbox_for
         self._stop = threading.Event()
         self._poke = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._socket: SocketModeHandler | None = None
-        self._http: WSGIServer | None = None
-        self.http_port: int | None = None
+        self._thread: threading.Thread | None = None
 
-    # -- outbox pump: sends what clicks caused without waiting for the mailbox loop ----------
     def poke(self) -> None:
         self._poke.set()
 
     def pump_once(self) -> outbox.DrainResult:
-        return self.app.outbox(PUMP_KINDS).drain(stop=self._stop)
+        return self._outbox_for(PUMP_KINDS).drain(stop=self._stop)
 
-    def _pump(self, interval: float) -> None:
+    def start(self, interval: float) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(interval,), name="slack-outbox", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
         while not self._stop.is_set():
             self._poke.wait(interval)
             self._poke.clear()
@@ -103,29 +102,60 @@ class SlackRuntime:
             except Exception:
                 log.exception("outbox pump failed; retrying")
 
+    def stop(self) -> None:
+        self._stop.set()
+        self._poke.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class SlackRuntime:
+    """Connects the Bolt app to Slack (Socket Mode) or to the HTTP server (HTTP mode)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bolt: BoltApp,
+        client: WebClient,
+        handlers: SlackHandlers,
+        pump: OutboxPump,
+    ) -> None:
+        self.settings = settings
+        self.bolt = bolt
+        self.client = client
+        self.handlers = handlers
+        self.pump = pump
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._socket: SocketModeHandler | None = None
+        self._mounted = False
+        self._web_api: tuple[float, bool] = (0.0, False)
+        self._web_api_lock = threading.Lock()
+
+    def poke(self) -> None:
+        self.pump.poke()
+
+    def pump_once(self) -> outbox.DrainResult:
+        return self.pump.pump_once()
+
     # -- lifecycle ---------------------------------------------------------------------
+    def serve_on(self, server: _Mount) -> None:
+        """HTTP mode: answer Slack's requests at `/slack/events` on `server`."""
+        server.mount(EVENTS_PATH, SlackRequestHandler(self.bolt, path=EVENTS_PATH))
+        self._mounted = True
+
     def start(self, pump_interval: float = 5.0) -> None:
-        self._spawn("slack-outbox", self._pump, pump_interval)
+        self.pump.start(pump_interval)
         if self.settings.slack_mode == "http":
-            handler = SlackRequestHandler(self.bolt, path="/slack/events")
-            self._http = make_server(
-                "0.0.0.0",
-                self.settings.slack_http_port,
-                handler,
-                server_class=_ThreadingWSGIServer,
-                handler_class=_QuietHandler,
-            )
-            self.http_port = self._http.server_port
-            self._spawn("slack-http", self._http.serve_forever)
-            log.info("Slack HTTP mode: listening on port %s at /slack/events", self.http_port)
-        else:
-            assert self.settings.slack_app_token is not None
-            self._socket = SocketModeHandler(
-                self.bolt,
-                app_token=self.settings.slack_app_token.get_secret_value(),
-                web_client=self.client,
-            )
-            self._spawn("slack-socket", self._connect)
+            log.info("Slack HTTP mode: events at %s on the HTTP server", EVENTS_PATH)
+            return
+        assert self.settings.slack_app_token is not None
+        self._socket = SocketModeHandler(
+            self.bolt,
+            app_token=self.settings.slack_app_token.get_secret_value(),
+            web_client=self.client,
+        )
+        self._spawn("slack-socket", self._connect)
 
     def _connect(self) -> None:
         delay = 1.0
@@ -137,32 +167,52 @@ class SlackRuntime:
                 return
             except Exception as exc:
                 # Slack down at start-up: intake goes on; cards wait in the outbox.
-                log.warning("Slack Socket Mode connect failed (%s); retrying in %.0f s", exc, delay)
+                metrics.slack_error("socket_connect")
+                log.warning(
+                    "Slack Socket Mode connect failed (%s); retrying in %.0f s",
+                    type(exc).__name__,
+                    delay,
+                )
                 self._stop.wait(delay)
                 delay = min(delay * 2, 60.0)
 
-    def _spawn(self, name: str, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, name: str, target: Callable[..., Any], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def connected(self) -> bool:
-        """For /readyz: Socket Mode's WebSocket is up, or the HTTP endpoint is listening."""
-        if self._http is not None:
-            return True
-        if self._socket is None:
+        """For /readyz: Slack's Web API answers, and in Socket Mode the WebSocket is up.
+
+        In HTTP mode a listening endpoint says nothing about whether cards and letters
+        reach Slack: only the Web API can tell (auth.test, its answer reused for a while).
+        """
+        if self._socket is None and not self._mounted:
             return False
-        try:
-            return bool(self._socket.client.is_connected())
-        except Exception:
-            return False
+        if self._socket is not None:
+            try:
+                if not self._socket.client.is_connected():
+                    return False
+            except Exception:
+                return False
+        return self.web_api_answers()
+
+    def web_api_answers(self) -> bool:
+        with self._web_api_lock:
+            checked_at, ok = self._web_api
+            if time.monotonic() - checked_at < WEB_API_CHECK_TTL:
+                return ok
+            try:
+                ok = bool(self.client.auth_test().get("ok"))
+            except Exception as exc:
+                metrics.slack_error(type(exc).__name__)
+                ok = False
+            self._web_api = (time.monotonic(), ok)
+            return ok
 
     def stop(self) -> None:
         self._stop.set()
-        self._poke.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+        self.pump.stop()
         if self._socket is not None:
             self._socket.close()
         for thread in self._threads:
@@ -180,68 +230,3 @@ def check_settings(settings: Settings) -> None:
             f"{env_name('slack_approvers')} is empty: nobody could approve a reply "
             "(expected Slack user IDs U… and/or a user-group ID S…)"
         )
-
-
-def data_sources(settings: Settings) -> DataSources:
-    """The data-source file, read once at start; none configured means no SQL systems
-    (approval still puts opt-outs on the suppression list)."""
-    if settings.data_sources is None:
-        return DataSources()
-    try:
-        return load_data_sources(settings.data_sources)
-    except DataSourceError as exc:
-        raise ConfigError(f"{env_name('data_sources')}: {exc}") from None
-
-
-def attach_slack(app: App, *, retry_backoff: float = 0.5) -> SlackRuntime | None:
-    """Register the Slack listener and transport on `app`; None if Slack is not configured."""
-    settings = app.settings
-    if not settings.slack_enabled:
-        return None
-    check_settings(settings)
-    client = web_client(settings, retry_backoff=retry_backoff)
-    controller = settings.resolved_controller()
-    policy = CasePolicy.from_settings(settings)
-    letters = Letters(
-        ReplyRenderer(controller), settings.mail_from or "", controller.name, settings.timezone
-    )
-    notifier = SlackNotifier(settings.slack_channel or "")
-    fulfiller = CaseFulfiller(data_sources(settings))
-    desk = StaffDesk(app.factory, policy, app.clock, letters, [notifier], fulfiller)
-    app.intake.listeners.append(notifier)
-    app.transports["slack"] = SlackTransport(
-        client,
-        app.factory,
-        clock=app.clock,
-        tz=settings.tz,
-        excerpt_mode=settings.slack_excerpt,
-        checklist=fulfiller.checklist,
-    )
-    bolt = BoltApp(
-        token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
-        signing_secret=(
-            settings.slack_signing_secret.get_secret_value()
-            if settings.slack_signing_secret
-            else ""
-        ),
-        client=client,
-        # Socket Mode envelopes come over our own authenticated connection, unsigned.
-        request_verification_enabled=settings.slack_mode == "http",
-        # No auth.test at start-up: if Slack is down, `run` must start anyway.
-        token_verification_enabled=False,
-        process_before_response=False,
-    )
-    runtime_ref: list[SlackRuntime] = []
-    handlers = SlackHandlers(
-        desk=desk,
-        approvers=Approvers(client, settings.slack_approvers),
-        factory=app.factory,
-        clock=app.clock,
-        tz=settings.tz,
-        excerpt_mode=settings.slack_excerpt,
-        on_change=lambda: runtime_ref[0].poke(),
-    )
-    register(bolt, handlers)
-    runtime = SlackRuntime(app, bolt, client, handlers)
-    runtime_ref.append(runtime)
-    return runtime

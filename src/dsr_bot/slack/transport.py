@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dsr_bot import metrics
 from dsr_bot.outbox import PENDING, SENT, PermanentFailure
 from dsr_bot.slack import notify, render
 from dsr_bot.store.tables import Case, InboundMessage, Outbound
@@ -73,8 +74,13 @@ class SlackTransport:
             response = self.client.api_call(method, json=args)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "")) if exc.response is not None else ""
+            # Labelled by Slack's error code: a closed vocabulary, never message content.
+            metrics.slack_error(error or "unknown")
             if error in PERMANENT_ERRORS:
                 raise PermanentFailure(f"Slack {method}: {error}") from None
+            raise
+        except OSError as exc:  # connection refused, reset, timed out
+            metrics.slack_error(type(exc).__name__)
             raise
         channel = str(response.get("channel") or args.get("channel") or "")
         ts = str(response.get("ts") or args.get("ts") or "")

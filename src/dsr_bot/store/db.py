@@ -97,3 +97,11 @@ def ensure_schema(engine: sa.Engine, *, auto_upgrade: bool) -> None:
         f"database schema is at {current_revision(engine) or 'nothing'}, the code needs "
         f"{head_revision()}: run `dsr-bot db upgrade`"
     )
+
+
+def open_database(url: str, *, auto_upgrade: bool) -> tuple[sa.Engine, sessionmaker[Session]]:
+    """Engine and session factory for `url`, with the schema checked (and on SQLite, where
+    there is no separate upgrade step to forget, brought up to date)."""
+    engine = make_engine(url)
+    ensure_schema(engine, auto_upgrade=auto_upgrade)
+    return engine, session_factory(engine)

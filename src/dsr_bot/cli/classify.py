@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from dsr_bot.cli import Context, main, pass_ctx
+from dsr_bot.cli.main import Context, pass_ctx
 
 
-@main.command()
+@click.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--jsonl",
@@ -20,7 +20,7 @@ from dsr_bot.cli import Context, main, pass_ctx
 @pass_ctx
 def classify(ctx: Context, files: tuple[Path, ...], jsonl: Path | None) -> None:
     """Classify .eml FILES, a --jsonl file, or stdin; one JSON line per input."""
-    from dsr_bot.classify.cli_support import classify_inputs
+    from dsr_bot.cli.classify_files import classify_inputs
 
     settings = ctx.settings()
     stdin = sys.stdin.buffer if not files and jsonl is None else None
@@ -36,7 +36,7 @@ def classify(ctx: Context, files: tuple[Path, ...], jsonl: Path | None) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-@main.command()
+@click.command()
 @click.option(
     "--corpus",
     type=click.Path(path_type=Path),
@@ -52,12 +52,12 @@ def classify(ctx: Context, files: tuple[Path, ...], jsonl: Path | None) -> None:
 )
 def train(corpus: Path, train_config: Path) -> None:
     """Train the request classifier from the corpus (fixed seed) and install it in the package."""
-    from dsr_bot.classify.cli_support import train as train_model
+    from dsr_bot.cli.classify_files import train as train_model
 
     click.echo(train_model(corpus, train_config))
 
 
-@main.command()
+@click.command()
 @click.option(
     "--corpus",
     type=click.Path(path_type=Path),
@@ -70,12 +70,12 @@ def train(corpus: Path, train_config: Path) -> None:
 )
 def evaluate(corpus: Path, split: str, mode: str) -> None:
     """Per-label precision/recall/F1, macro-F1 and exact match on the held-out split."""
-    from dsr_bot.classify.cli_support import evaluate as run_evaluation
+    from dsr_bot.cli.classify_files import evaluate as run_evaluation
 
     click.echo(run_evaluation(corpus, split, mode))
 
 
-@main.group()
+@click.group()
 def templates() -> None:
     """The reviewed reply-template library."""
 

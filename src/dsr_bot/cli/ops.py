@@ -1,7 +1,7 @@
 """Operations commands: `cases extend`, `reminders run-once`, `report`, `retention run`.
 
-Registered on the main group by `cli.py` with `cli_ops.register(main, cases)`. Like the rest
-of the CLI they take the settings from the click context object (`ctx.obj.settings()`), so
+Registered on the main group (`cases extend` on the cases group) in `cli/__init__.py`. Like
+the rest of the CLI they take the settings from the click context object (`ctx.obj.settings()`), so
 the TOML file and the environment are read once, in one place.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
+from dsr_bot.cli.main import session_factory
 from dsr_bot.config import ConfigError, Settings
 
 
@@ -23,14 +23,6 @@ class SettingsSource(Protocol):
     """What `cli.Context` offers: the settings, loaded once."""
 
     def settings(self, **overrides: Any) -> Settings: ...
-
-
-def _factory(settings: Settings) -> sessionmaker[Session]:
-    from dsr_bot.store import db
-
-    engine = db.make_engine(settings.database_url)
-    db.ensure_schema(engine, auto_upgrade=settings.is_sqlite)
-    return db.session_factory(engine)
 
 
 def _now(value: str | None) -> datetime:
@@ -69,7 +61,7 @@ def cases_extend(
     policy = service.CasePolicy.from_settings(settings)
     now = _now(now_text)
     try:
-        with _factory(settings)() as session, session.begin():
+        with session_factory(settings)() as session, session.begin():
             case = service.get_case(session, ref)
             service.extend_deadline(
                 session,
@@ -113,7 +105,7 @@ def reminders_run_once(obj: SettingsSource, now_text: str | None) -> None:
 
     settings = obj.settings()
     result = reminders.sweep(
-        _factory(settings),
+        session_factory(settings),
         now=_now(now_text),
         policy=reminders.ReminderPolicy.from_settings(settings),
     )
@@ -145,7 +137,7 @@ def report_command(
         year, mon = report.parse_month(month)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--month") from None
-    with _factory(settings)() as session:
+    with session_factory(settings)() as session:
         figures = report.month_report(
             session, year, mon, now=_now(now_text), timezone=settings.timezone
         )
@@ -184,7 +176,7 @@ def retention_run(obj: SettingsSource, dry_run: bool, as_json: bool, now_text: s
 
     settings = obj.settings()
     result = retention.purge(
-        _factory(settings),
+        session_factory(settings),
         now=_now(now_text),
         policy=retention.RetentionPolicy.from_settings(settings),
         dry_run=dry_run,
@@ -203,10 +195,3 @@ def retention_run(obj: SettingsSource, dry_run: bool, as_json: bool, now_text: s
         click.echo(f"  raw       {ref}")
     for ref in result.anonymised_cases:
         click.echo(f"  anonymise {ref}")
-
-
-def register(main: click.Group, cases: click.Group) -> None:
-    cases.add_command(cases_extend)
-    main.add_command(reminders_group)
-    main.add_command(report_command)
-    main.add_command(retention_group)

@@ -7,10 +7,10 @@ import json
 import click
 import sqlalchemy as sa
 
-from dsr_bot.cli import Context, main, pass_ctx, print_table
+from dsr_bot.cli.main import Context, pass_ctx, print_table, session_factory
 
 
-@main.group()
+@click.group()
 def outbox() -> None:
     """Mail and Slack posts waiting to go out, or given up on."""
 
@@ -21,11 +21,10 @@ def outbox() -> None:
 @pass_ctx
 def outbox_list(ctx: Context, show_all: bool, as_json: bool) -> None:
     """Items not yet sent (pending, sending, dead), oldest first. No addresses are shown."""
-    from dsr_bot.app import open_database
     from dsr_bot.outbox import SENT
     from dsr_bot.store.tables import Case, Outbound
 
-    _, factory = open_database(ctx.settings())
+    factory = session_factory(ctx.settings())
     query = (
         sa.select(Outbound, Case.ref)
         .outerjoin(Case, Case.id == Outbound.case_id)
@@ -63,13 +62,12 @@ def outbox_list(ctx: Context, show_all: bool, as_json: bool) -> None:
 @pass_ctx
 def outbox_retry(ctx: Context, item_id: int | None, all_dead: bool) -> None:
     """Queue a dead item (or all of them) again; the running service sends it."""
-    from dsr_bot.app import open_database
     from dsr_bot.cases.service import utcnow
     from dsr_bot.outbox import retry_dead
 
     if (item_id is None) == (not all_dead):
         raise click.UsageError("give an ITEM_ID or --all-dead")
-    _, factory = open_database(ctx.settings())
+    factory = session_factory(ctx.settings())
     count = retry_dead(factory, utcnow(), item_id)
     if item_id is not None and count == 0:
         raise click.ClickException(f"no dead outbox item {item_id}")

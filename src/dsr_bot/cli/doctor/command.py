@@ -6,14 +6,14 @@ import sys
 
 import click
 
-from dsr_bot.cli import Context, main, pass_ctx
+from dsr_bot.cli.main import Context, pass_ctx
 
 
-@main.command()
+@click.command()
 @pass_ctx
 def doctor(ctx: Context) -> None:
     """Check database, mailbox, mail server, Slack, templates and model; say how to fix each."""
-    from dsr_bot.doctor import run_checks
+    from dsr_bot.cli.doctor.checks import run_checks
 
     settings = ctx.settings()  # a bad setting already stops here with one clear line
     failed = 0

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from dsr_bot.cli.doctor.remote import check_imap, check_smtp
+from dsr_bot.cli.doctor.slack import check_slack
 from dsr_bot.config import ConfigError, Settings, env_name
-from dsr_bot.doctor_remote import check_imap, check_smtp
-from dsr_bot.doctor_slack import check_slack
 from dsr_bot.logs import Redactor, secrets_of
 
 Status = Literal["ok", "fail", "skip"]

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from dsr_bot.cli.doctor.remote import TIMEOUT
 from dsr_bot.config import Settings, env_name
-from dsr_bot.doctor_remote import TIMEOUT
 
 if TYPE_CHECKING:
-    from dsr_bot.doctor import Finding
+    from dsr_bot.cli.doctor.checks import Finding
 
 
 # -- Slack ----------------------------------------------------------------------------------
@@ -21,7 +21,7 @@ def check_slack(settings: Settings) -> Iterator[Finding]:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    from dsr_bot.doctor import fail, ok, skip
+    from dsr_bot.cli.doctor.checks import fail, ok, skip
 
     s = settings
     if s.slack_bot_token is None:

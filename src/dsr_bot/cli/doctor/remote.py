@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from dsr_bot.config import Settings, env_name
 
 if TYPE_CHECKING:
-    from dsr_bot.doctor import Finding
+    from dsr_bot.cli.doctor.checks import Finding
 
 # Doctor is run by a person waiting at a terminal: fail in seconds, not the service's 30 s.
 TIMEOUT = 10.0
@@ -37,7 +37,7 @@ def check_imap(settings: Settings) -> Iterator[Finding]:
     from imapclient import IMAPClient
     from imapclient.exceptions import IMAPClientError, LoginError
 
-    from dsr_bot.doctor import fail, ok, skip
+    from dsr_bot.cli.doctor.checks import fail, ok, skip
 
     s = settings
     if not (s.imap_host and s.imap_user and s.imap_password):
@@ -95,7 +95,7 @@ def check_imap(settings: Settings) -> Iterator[Finding]:
 
 
 def _imap_folders(client: object, s: Settings) -> Iterator[Finding]:
-    from dsr_bot.doctor import fail, ok
+    from dsr_bot.cli.doctor.checks import fail, ok
 
     caps = set(client.capabilities())  # type: ignore[attr-defined]
     prefix, delim = "", "/"
@@ -140,7 +140,7 @@ def _text(value: object) -> str:
 
 # -- SMTP -----------------------------------------------------------------------------------
 def check_smtp(settings: Settings) -> Iterator[Finding]:
-    from dsr_bot.doctor import fail, ok, skip
+    from dsr_bot.cli.doctor.checks import fail, ok, skip
 
     s = settings
     if s.mail_outbox_dir is not None:

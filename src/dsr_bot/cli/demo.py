@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 from importlib import resources
 from typing import Any
 
-from dsr_bot.app import build_app
+from dsr_bot.bootstrap import build_app
 from dsr_bot.config import Settings
 from dsr_bot.reports import queries
 

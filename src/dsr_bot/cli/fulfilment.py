@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from dsr_bot.cli import Context, pass_ctx, print_table
+from dsr_bot.cli.main import Context, pass_ctx, print_table, session_factory
 from dsr_bot.config import Settings
 
 
@@ -36,12 +36,6 @@ actor_option = click.option(
 phone_option = click.option(
     "--phone", default=None, help="Also match this phone number (the case knows only e-mail)."
 )
-
-
-def _factory(settings: Settings) -> sessionmaker[Session]:
-    from dsr_bot.app import open_database
-
-    return open_database(settings)[1]
 
 
 def _sources(settings: Settings) -> Any:
@@ -77,7 +71,7 @@ def suppression_add(ctx: Context, email: str, ref: str | None, actor: str) -> No
     from dsr_bot.fulfilment.suppression import suppress
     from dsr_bot.store.db import transaction
 
-    with transaction(_factory(ctx.settings())) as session:
+    with transaction(session_factory(ctx.settings())) as session:
         try:
             case_id = get_case(session, ref).id if ref else None
             added = suppress(session, email, case_id=case_id, now=_now(), actor=actor)
@@ -95,7 +89,7 @@ def suppression_export(ctx: Context, fmt: str, hashed: bool, output: Path | None
     """Print the list as CSV (email,added_at or email_sha256,added_at) for the marketing tool."""
     from dsr_bot.fulfilment.suppression import suppression_csv, suppression_entries
 
-    with _factory(ctx.settings())() as session:
+    with session_factory(ctx.settings())() as session:
         data = suppression_csv(suppression_entries(session), hashed=hashed)
     if output is None:
         sys.stdout.buffer.write(data)
@@ -110,7 +104,11 @@ def suppression_export(ctx: Context, fmt: str, hashed: bool, output: Path | None
 @pass_ctx
 def suppression_serve(ctx: Context, host: str | None, port: int | None) -> None:
     """Serve GET /suppression.csv (Bearer DSR_BOT_SUPPRESSION_TOKEN) until stopped."""
-    from dsr_bot.fulfilment.suppression import serve_suppression, suppression_wsgi
+    import signal
+    import threading
+
+    from dsr_bot.fulfilment.suppression import mount_suppression
+    from dsr_bot.http.server import HttpServer
 
     settings = ctx.settings()
     settings.require("suppression_token")
@@ -118,15 +116,21 @@ def suppression_serve(ctx: Context, host: str | None, port: int | None) -> None:
     port = port if port is not None else settings.http_port
     if port is None:
         raise click.UsageError("give --port or set DSR_BOT_HTTP_PORT")
-    app = suppression_wsgi(_factory(settings), settings.suppression_token.get_secret_value())
-    server = serve_suppression(app, host or settings.http_host, port)
+    # The same server (and the same limits on what a client may send) as `dsr-bot run`.
+    server = HttpServer(host or settings.http_host, port)
+    mount_suppression(
+        server, session_factory(settings), settings.suppression_token.get_secret_value()
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
     click.echo(f"serving /suppression.csv on {host or settings.http_host}:{port}", err=True)
     try:
-        server.serve_forever()
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.stop()
 
 
 # -- fulfil ---------------------------------------------------------------------------------
@@ -184,7 +188,7 @@ def fulfil_preview(ctx: Context, ref: str, phone: str | None, as_json: bool) -> 
 
     settings = ctx.settings()
     sources = _sources(settings)
-    with _factory(settings)() as session:
+    with session_factory(settings)() as session:
         case, person = _case_and_person(session, ref, phone)
         types = [RequestType(t) for t in case.types]
     preview = preview_case(sources, person, types)
@@ -219,7 +223,7 @@ def fulfil_export(
 
     settings = ctx.settings()
     sources = _sources(settings)
-    with transaction(_factory(settings)) as session:
+    with transaction(session_factory(settings)) as session:
         case, person = _case_and_person(session, ref, phone)
         try:
             files = export_for_case(
@@ -258,7 +262,7 @@ def fulfil_erase(
 
     settings = ctx.settings()
     sources = _sources(settings)
-    factory = _factory(settings)
+    factory = session_factory(settings)
     with factory() as session:
         case, person = _case_and_person(session, ref, phone)
         try:

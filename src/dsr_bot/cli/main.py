@@ -1,0 +1,129 @@
+"""The `dsr-bot` group and what every command shares: settings, errors, tables, progress.
+
+Commands live one group per module beside this one and are registered in `cli/__init__.py`;
+they import from here, never from the package, so nothing imports in a circle."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsr_bot.config import ConfigError, Settings, load_settings
+from dsr_bot.store.db import SchemaOutOfDate
+
+log = logging.getLogger("dsr_bot")
+
+
+class Context:
+    def __init__(self, config: Path | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    def settings(self, **overrides: Any) -> Settings:
+        if self._settings is None or overrides:
+            self._settings = load_settings(self.config, **overrides)
+        return self._settings
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def setup_logging(settings: Settings | None, verbose: bool = False) -> None:
+    from dsr_bot.logs import configure
+
+    configure(settings, verbose=verbose)
+
+
+class Main(click.Group):
+    """Turns configuration and schema errors into one clear line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"dsr-bot: configuration error: {exc}", err=True)
+            sys.exit(2)
+        except SchemaOutOfDate as exc:
+            click.echo(f"dsr-bot: {exc}", err=True)
+            sys.exit(2)
+        except (sa_exc.OperationalError, sa_exc.ArgumentError, sa_exc.InterfaceError) as exc:
+            # Unreachable server, wrong credentials, unreadable file: name the setting, never
+            # the URL (it may carry a password).
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+            click.echo(
+                f"dsr-bot: cannot use the database (DSR_BOT_DATABASE_URL): {reason}", err=True
+            )
+            sys.exit(2)
+
+
+@click.group(cls=Main)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="DSR_BOT_CONFIG",
+    help="TOML settings file (env DSR_BOT_* wins over it).",
+)
+@click.version_option(package_name="dsr-bot")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """dsr-bot: GDPR data-subject requests from a privacy mailbox to answered cases."""
+    ctx.obj = Context(config)
+
+
+# -- output helpers ---------------------------------------------------------------------
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    def cell(v: Any) -> str:
+        if isinstance(v, list | tuple):
+            return ",".join(str(x) for x in v)
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        text = str(v).replace("\n", " ")
+        return text if len(text) <= 48 else text[:47] + "…"
+
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """Progress only for a person at a terminal: never in --json or piped output."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(done - state.get("done", 0))
+        state["done"] = done
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+
+def session_factory(settings: Settings) -> sessionmaker[Session]:
+    """The one way commands open the database: as the service does (`store.db`), so a schema
+    that is out of date is reported the same way everywhere."""
+    from dsr_bot.store import db
+
+    return db.open_database(settings.database_url, auto_upgrade=settings.is_sqlite)[1]
