@@ -48,6 +48,41 @@ class ImapLoginRefused(ImapUnavailable):
     """Wrong user or password (or the account is locked): retrying quickly will not help."""
 
 
+class NoStartTls(ImapUnavailable):
+    """The server does not offer STARTTLS: we will not send the password in clear."""
+
+
+def imap_port(settings: Settings) -> int:
+    return settings.imap_port or (993 if settings.imap_security == "ssl" else 143)
+
+
+def open_imap(settings: Settings, *, timeout: float | None = None) -> IMAPClient:
+    """A connection to the configured server, encrypted as configured, not yet logged in.
+
+    The service (`ImapMailbox.connect`) and `dsr-bot doctor` connect through here, so what
+    doctor checks is what the service does. The certificate and host name are verified.
+    """
+    assert settings.imap_host
+    context = ssl.create_default_context()
+    client = IMAPClient(
+        settings.imap_host,
+        imap_port(settings),
+        ssl=settings.imap_security == "ssl",
+        ssl_context=context,
+        timeout=timeout if timeout is not None else settings.imap_timeout,
+    )
+    if settings.imap_security == "starttls":
+        if b"STARTTLS" not in client.capabilities():
+            client.shutdown()
+            raise NoStartTls(
+                f"IMAP server {settings.imap_host}:{imap_port(settings)} does not offer "
+                "STARTTLS; refusing to send the password in clear "
+                "(DSR_BOT_IMAP_SECURITY=none would allow it)"
+            )
+        client.starttls(context)
+    return client
+
+
 @dataclass(frozen=True)
 class FetchedMessage:
     uid: int
@@ -62,8 +97,7 @@ class ImapMailbox:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._port = settings.imap_port or (993 if settings.imap_security == "ssl" else 143)
-        self._where = f"{settings.imap_host}:{self._port}"
+        self._where = f"{settings.imap_host}:{imap_port(settings)}"
         self._client: IMAPClient | None = None
         self._idling = False
         self._uidvalidity = 0
@@ -91,24 +125,10 @@ class ImapMailbox:
         s.require("imap_host", "imap_user", "imap_password")
         assert s.imap_host and s.imap_user and s.imap_password
         self.close()
-        context = ssl.create_default_context()  # verifies the certificate and the host name
         with self._guard("connect"):
-            client = IMAPClient(
-                s.imap_host,
-                self._port,
-                ssl=s.imap_security == "ssl",
-                ssl_context=context,
-                timeout=s.imap_timeout,
-            )
+            client = open_imap(s)
             self._client = client
             client.normalise_times = False  # keep the server's offset; we convert to UTC
-            if s.imap_security == "starttls":
-                if b"STARTTLS" not in client.capabilities():
-                    raise ImapUnavailable(
-                        f"IMAP server {self._where} does not offer STARTTLS; refusing to send "
-                        "the password in clear (DSR_BOT_IMAP_SECURITY=none would allow it)"
-                    )
-                client.starttls(context)
         password = s.imap_password.get_secret_value()
         with self._guard("login"):
             try:

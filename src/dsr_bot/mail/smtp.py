@@ -19,6 +19,35 @@ from dsr_bot.store.tables import Outbound
 log = logging.getLogger(__name__)
 
 
+class NoStartTls(smtplib.SMTPException):
+    """The server does not offer STARTTLS: we will not send the password or mail in clear."""
+
+
+def smtp_port(settings: Settings) -> int:
+    return settings.smtp_port or (465 if settings.smtp_security == "ssl" else 587)
+
+
+def open_smtp(settings: Settings, *, timeout: float | None = None) -> smtplib.SMTP:
+    """A connection to the configured relay, encrypted as configured, greeted (EHLO), not yet
+    logged in. The transport and `dsr-bot doctor` connect through here."""
+    host = settings.smtp_host or ""
+    timeout = timeout if timeout is not None else settings.smtp_timeout
+    context = ssl.create_default_context()  # verifies the certificate and the host name
+    conn: smtplib.SMTP
+    if settings.smtp_security == "ssl":
+        conn = smtplib.SMTP_SSL(host, smtp_port(settings), timeout=timeout, context=context)
+    else:
+        conn = smtplib.SMTP(host, smtp_port(settings), timeout=timeout)
+    conn.ehlo()
+    if settings.smtp_security == "starttls":
+        if not conn.has_extn("starttls"):
+            conn.close()
+            raise NoStartTls(f"{host}:{smtp_port(settings)} does not offer STARTTLS")
+        conn.starttls(context=context)
+        conn.ehlo()
+    return conn
+
+
 class SmtpTransport:
     """One SMTP session per thread, kept open for the rest of an outbox drain (`close()`
     ends it): a TLS handshake and login per acknowledgement would dominate intake time."""
@@ -58,18 +87,7 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self._s
-        host = s.smtp_host or ""
-        if s.smtp_security == "ssl":
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                host,
-                s.smtp_port or 465,
-                timeout=s.smtp_timeout,
-                context=ssl.create_default_context(),
-            )
-        else:
-            conn = smtplib.SMTP(host, s.smtp_port or 587, timeout=s.smtp_timeout)
-            if s.smtp_security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
+        conn = open_smtp(s)
         if s.smtp_user:
             password = s.smtp_password.get_secret_value() if s.smtp_password else ""
             conn.login(s.smtp_user, password)

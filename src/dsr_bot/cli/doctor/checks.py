@@ -14,45 +14,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from dsr_bot.cli.doctor.findings import Finding, fail, ok, skip
 from dsr_bot.cli.doctor.remote import check_imap, check_smtp
 from dsr_bot.cli.doctor.slack import check_slack
 from dsr_bot.config import ConfigError, Settings, env_name
 from dsr_bot.logs import Redactor, secrets_of
 
-Status = Literal["ok", "fail", "skip"]
-MARKS: dict[Status, str] = {"ok": "✓", "fail": "✗", "skip": "–"}
 SAMPLE_REQUEST = (
     "Begäran om registerutdrag",
     "Hej, jag vill enligt artikel 15 i GDPR få en kopia av alla personuppgifter ni har om mig.",
 )
-
-
-@dataclass(frozen=True)
-class Finding:
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def line(self) -> str:
-        text = f"{MARKS[self.status]} {self.name}: {self.detail}"
-        return f"{text} → fix: {self.fix}" if self.fix and self.status == "fail" else text
-
-
-def ok(name: str, detail: str) -> Finding:
-    return Finding(name, "ok", detail)
-
-
-def fail(name: str, detail: str, fix: str) -> Finding:
-    return Finding(name, "fail", detail, fix)
-
-
-def skip(name: str, detail: str) -> Finding:
-    return Finding(name, "skip", detail)
 
 
 Check = Callable[[Settings], Iterator[Finding]]

@@ -6,15 +6,15 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
+from dsr_bot.cli.doctor.findings import TIMEOUT, Finding, fail, ok, skip
 from dsr_bot.config import Settings, env_name
-
-if TYPE_CHECKING:
-    from dsr_bot.cli.doctor.checks import Finding
+from dsr_bot.mail.imap import NoStartTls as NoImapStartTls
+from dsr_bot.mail.imap import imap_port, open_imap
+from dsr_bot.mail.smtp import NoStartTls as NoSmtpStartTls
+from dsr_bot.mail.smtp import open_smtp, smtp_port
 
 # Doctor is run by a person waiting at a terminal: fail in seconds, not the service's 30 s.
-TIMEOUT = 10.0
 
 
 def _network_fix(prefix: str, exc: BaseException, default_port: str) -> str:
@@ -34,35 +34,24 @@ def _network_fix(prefix: str, exc: BaseException, default_port: str) -> str:
 
 # -- IMAP -----------------------------------------------------------------------------------
 def check_imap(settings: Settings) -> Iterator[Finding]:
-    from imapclient import IMAPClient
     from imapclient.exceptions import IMAPClientError, LoginError
-
-    from dsr_bot.cli.doctor.checks import fail, ok, skip
 
     s = settings
     if not (s.imap_host and s.imap_user and s.imap_password):
         yield skip("IMAP", "not checked: IMAP settings missing (see above)")
         return
-    port = s.imap_port or (993 if s.imap_security == "ssl" else 143)
-    where = f"{s.imap_host}:{port}"
+    where = f"{s.imap_host}:{imap_port(s)}"
     ports = "993 = ssl, 143 = starttls"
-    context = ssl.create_default_context()
     try:
-        client = IMAPClient(
-            s.imap_host, port, ssl=s.imap_security == "ssl", ssl_context=context,
-            timeout=min(s.imap_timeout, TIMEOUT),
-        )  # fmt: skip
-        if s.imap_security == "starttls":
-            if b"STARTTLS" not in client.capabilities():
-                client.shutdown()
-                yield fail(
-                    "IMAP connection",
-                    f"{where} does not offer STARTTLS",
-                    f"use {env_name('imap_security')}=ssl with port 993 (or none on a trusted "
-                    "local network only)",
-                )
-                return
-            client.starttls(context)
+        client = open_imap(s, timeout=min(s.imap_timeout, TIMEOUT))
+    except NoImapStartTls:
+        yield fail(
+            "IMAP connection",
+            f"{where} does not offer STARTTLS",
+            f"use {env_name('imap_security')}=ssl with port 993 (or none on a trusted "
+            "local network only)",
+        )
+        return
     except (OSError, IMAPClientError) as exc:
         yield fail(
             "IMAP connection",
@@ -95,8 +84,6 @@ def check_imap(settings: Settings) -> Iterator[Finding]:
 
 
 def _imap_folders(client: object, s: Settings) -> Iterator[Finding]:
-    from dsr_bot.cli.doctor.checks import fail, ok
-
     caps = set(client.capabilities())  # type: ignore[attr-defined]
     prefix, delim = "", "/"
     personal = client.namespace().personal if b"NAMESPACE" in caps else None  # type: ignore[attr-defined]
@@ -140,8 +127,6 @@ def _text(value: object) -> str:
 
 # -- SMTP -----------------------------------------------------------------------------------
 def check_smtp(settings: Settings) -> Iterator[Finding]:
-    from dsr_bot.cli.doctor.checks import fail, ok, skip
-
     s = settings
     if s.mail_outbox_dir is not None:
         yield skip("SMTP", f"not used: mail is written as .eml files to {s.mail_outbox_dir}")
@@ -149,31 +134,17 @@ def check_smtp(settings: Settings) -> Iterator[Finding]:
     if not s.smtp_host:
         yield skip("SMTP", f"not checked: {env_name('smtp_host')} is not set")
         return
-    port = s.smtp_port or (465 if s.smtp_security == "ssl" else 587)
-    where = f"{s.smtp_host}:{port}"
+    where = f"{s.smtp_host}:{smtp_port(s)}"
     ports = "465 = ssl, 587 = starttls"
-    timeout = min(s.smtp_timeout, TIMEOUT)
     try:
-        if s.smtp_security == "ssl":
-            context = ssl.create_default_context()
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.smtp_host, port, timeout=timeout, context=context
-            )
-        else:
-            conn = smtplib.SMTP(s.smtp_host, port, timeout=timeout)
-        conn.ehlo()
-        if s.smtp_security == "starttls":
-            if not conn.has_extn("starttls"):
-                conn.close()
-                yield fail(
-                    "SMTP connection",
-                    f"{where} does not offer STARTTLS",
-                    f"use {env_name('smtp_security')}=ssl with port 465 "
-                    "(none only on a trusted network)",
-                )
-                return
-            conn.starttls(context=ssl.create_default_context())
-            conn.ehlo()
+        conn = open_smtp(s, timeout=min(s.smtp_timeout, TIMEOUT))
+    except NoSmtpStartTls:
+        yield fail(
+            "SMTP connection",
+            f"{where} does not offer STARTTLS",
+            f"use {env_name('smtp_security')}=ssl with port 465 (none only on a trusted network)",
+        )
+        return
     except (OSError, smtplib.SMTPException) as exc:
         yield fail(
             "SMTP connection",

@@ -7,21 +7,15 @@ hands out a WebSocket URL, and conversations.info); nothing is posted.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from dsr_bot.cli.doctor.remote import TIMEOUT
+from dsr_bot.cli.doctor.findings import TIMEOUT, Finding, fail, ok, skip
 from dsr_bot.config import Settings, env_name
-
-if TYPE_CHECKING:
-    from dsr_bot.cli.doctor.checks import Finding
 
 
 # -- Slack ----------------------------------------------------------------------------------
 def check_slack(settings: Settings) -> Iterator[Finding]:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
-
-    from dsr_bot.cli.doctor.checks import fail, ok, skip
 
     s = settings
     if s.slack_bot_token is None:
