@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from dsr_bot import outbox
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus
+from dsr_bot.slack import notify
 from dsr_bot.store.tables import Case, Outbound
 
 # Longest list of references shown per line before "and N more".
@@ -109,15 +108,7 @@ def post_digest(
         ).scalar_one_or_none()
         if already is not None:
             return False
-        args: dict[str, Any] = {"text": digest_text(digest)}
-        if channel:
-            args["channel"] = channel
         # Two instances racing past the check above still meet the unique key.
-        return outbox.enqueue(
-            session,
-            kind="slack",
-            purpose="digest",
-            key=key,
-            now=now,
-            payload={"method": "chat.postMessage", "args": args, "case_thread": False},
+        return notify.enqueue_digest(
+            session, digest_text(digest), key=key, channel=channel, now=now
         )

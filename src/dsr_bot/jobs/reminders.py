@@ -24,10 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from dsr_bot import outbox
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import OPEN_STATUSES
 from dsr_bot.cases.service import record_event
+from dsr_bot.slack import notify
 from dsr_bot.store.tables import Case, Reminder
 from dsr_bot.store.upsert import insert_ignore
 
@@ -140,19 +140,6 @@ def reminder_text(reminder: DueReminder, *, ref: str, today: date, assignee: str
     return f"{who}{ref} is due in {left} day(s), on {due}."
 
 
-def slack_payload(case: Case, text: str, channel: str | None) -> dict[str, Any]:
-    """The outbox contract with the Slack adapter: a chat.postMessage call."""
-    args: dict[str, Any] = {"text": text}
-    channel = case.slack_channel or channel
-    if channel:
-        args["channel"] = channel
-    in_thread = case.slack_ts is not None
-    if in_thread and not case.assignee:
-        # Nobody to mention: a thread reply alone would go unseen, so show it in the channel.
-        args["reply_broadcast"] = True
-    return {"method": "chat.postMessage", "args": args, "case_thread": in_thread}
-
-
 @dataclass
 class SweepResult:
     checked: int = 0
@@ -185,14 +172,8 @@ def remind_case(
         if not _insert_reminder(session, reminder, now):
             continue
         text = reminder_text(reminder, ref=case.ref, today=today, assignee=case.assignee)
-        outbox.enqueue(
-            session,
-            kind="slack",
-            purpose="reminder",
-            key=f"reminder:{reminder.key}",
-            case_id=case.id,
-            now=now,
-            payload=slack_payload(case, text, policy.channel),
+        notify.enqueue_reminder(
+            session, case, text, key=f"reminder:{reminder.key}", channel=policy.channel, now=now
         )
         record_event(
             session,

@@ -112,3 +112,42 @@ def enqueue_triage_update(session: Session, inbound: InboundMessage, now: dateti
 
 def triage_card_key(inbound_id: int) -> str:
     return f"slack:triage:{inbound_id}"
+
+
+def enqueue_reminder(
+    session: Session, case: Case, text: str, *, key: str, channel: str | None, now: datetime
+) -> bool:
+    """A deadline reminder: in the case card's thread when there is one, else the channel."""
+    args: dict[str, Any] = {"text": text}
+    channel = case.slack_channel or channel
+    if channel:
+        args["channel"] = channel
+    in_thread = case.slack_ts is not None
+    if in_thread and not case.assignee:
+        # Nobody to mention: a thread reply alone would go unseen, so show it in the channel.
+        args["reply_broadcast"] = True
+    return _enqueue(
+        session,
+        key=key,
+        purpose="reminder",
+        now=now,
+        payload={"method": "chat.postMessage", "args": args, "case_thread": in_thread},
+        case_id=case.id,
+    )
+
+
+def enqueue_digest(
+    session: Session, text: str, *, key: str, channel: str | None, now: datetime
+) -> bool:
+    """The daily digest, a post of its own in the channel (never in a case's thread)."""
+    args: dict[str, Any] = {"text": text}
+    if channel:
+        args["channel"] = channel
+    return _enqueue(
+        session,
+        key=key,
+        purpose="digest",
+        now=now,
+        payload={"method": "chat.postMessage", "args": args, "case_thread": False},
+        case_id=None,
+    )
