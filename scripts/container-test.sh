@@ -134,7 +134,7 @@ say "base image: $base"
 
 # Can this host run a container at all? Ask before spending a minute on the build.
 if ! out=$("$engine" run --rm --network host "$base" python3 -c 'print("ok")' 2>&1); then
-  die "$engine cannot run a container on this host: $out"
+  die "$engine cannot run a container (from $base) on this host: $out"
 fi
 
 # -- 3. build --------------------------------------------------------------------------------
@@ -154,6 +154,7 @@ fi
 [ -n "${PIP_INDEX_URL:-}" ] && build_args+=(--build-arg "PACKAGE_INDEX_URL=$PIP_INDEX_URL")
 ignore=()
 [ "$engine" = podman ] && ignore=(--ignorefile deploy/Dockerfile.dockerignore)
+previous=$("$engine" image inspect "$image" --format '{{.Id}}' 2>/dev/null || true)
 t=$SECONDS
 # Host networking: the build needs nothing but the package index, and it spares a bridge.
 "$engine" build --network host "${ignore[@]}" -f deploy/Dockerfile -t "$image" \
@@ -161,6 +162,11 @@ t=$SECONDS
   || { tail -n 40 "$cache/build.log" >&2; die "image build failed (log: $cache/build.log)"; }
 build_seconds=$((SECONDS - t))
 size=$("$engine" image inspect "$image" --format '{{.Size}}')
+# The image this build replaced would otherwise stay behind, untagged, on every change.
+current=$("$engine" image inspect "$image" --format '{{.Id}}')
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  "$engine" rmi "$previous" >/dev/null 2>&1 || true
+fi
 say "built $image in ${build_seconds}s, $((size / 1000000)) MB"
 
 # -- 4. run it against Dovecot, PostgreSQL and an SMTP sink on this host ------------------------
