@@ -51,6 +51,9 @@ apt_install() {
     --no-install-recommends "${missing[@]}" >&2 || die "could not install ${missing[*]}"
 }
 
+mkdir -p "$cache" 2>/dev/null || "${as_root[@]}" install -d -o "$(id -u)" "$cache" \
+  || die "cannot create the cache directory $cache (set DSR_BOT_CI_CACHE)"
+
 # -- 1. the engine ---------------------------------------------------------------------------
 engine=""
 if command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; then
@@ -62,10 +65,9 @@ else
     say "a docker client is here but no daemon answers (${why:-no answer in 20 s}); using podman"
   fi
   # runc: crun (podman's default) refuses hosts with hybrid cgroups (v1 controllers plus a
-  # v2 mount); iptables: podman's bridge network; debootstrap: the local base image.
-  apt_install podman buildah runc iptables uidmap debootstrap
+  # v2 mount); iptables: podman's bridge network.
+  apt_install podman buildah runc iptables uidmap
   engine=podman
-  mkdir -p "$cache"
   # Settings this kind of host needs (docs/operations.md, "Podman"). CONTAINERS_CONF makes
   # podman read this file instead of /etc/containers/containers.conf, so the host keeps its own.
   # A container cannot be given more than the hard limits its runtime starts with: podman's
@@ -109,6 +111,7 @@ else
   tarball="$cache/base-$suite-$key.tar"
   if ! "$engine" image inspect "$base" >/dev/null 2>&1; then
     if [ ! -s "$tarball" ]; then
+      apt_install debootstrap
       t=$SECONDS
       root=$(mktemp -d /var/tmp/dsr-bot-base.XXXXXX)
       say "debootstrap $suite ($base_packages) into $root"

@@ -63,7 +63,8 @@ class Engine:
 
     def hardened(self) -> list[str]:
         return [
-            "--network", "host", "--read-only", "--cap-drop", "ALL",
+            # As compose.yaml: a tmpfs /tmp (podman adds one to --read-only, docker does not).
+            "--network", "host", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges",
             "-v", f"{CONTROLLER}:/etc/dsr-bot/controller.toml:ro",
         ]  # fmt: skip
