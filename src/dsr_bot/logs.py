@@ -25,11 +25,20 @@ import sys
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from dsr_bot.config import Settings
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# RFC 3986 §3.2.1: in `scheme://userinfo@host` the userinfo is a login (`user[:password]`),
+# not an address, so `postgresql://postgres@127.0.0.1/test` must not read `<email>`: that hid
+# which role the doctor used. It never contains "/", "?", "#" or a space (§3.2), so the match
+# stays inside the authority; greedy, it runs to the last "@" there, so a sloppy unescaped
+# address as user name is caught whole. Matched together with _EMAIL, leftmost first, so the
+# address pattern never sees a userinfo.
+_URL_USERINFO = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#]*)@")
+_MASKED = re.compile(f"{_URL_USERINFO.pattern}|{_EMAIL.pattern}")
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 _STANDARD = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
@@ -50,10 +59,21 @@ class Redactor:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        text = _EMAIL.sub("<email>", text)
+        text = _MASKED.sub(_mask, text)
         for secret in self._secrets:
             text = text.replace(secret, "<secret>")
         return text
+
+
+def _mask(match: re.Match[str]) -> str:
+    if match["scheme"] is None:
+        return "<email>"
+    user, colon, _password = match["userinfo"].partition(":")
+    # A user name may itself be an address (`alice%40example.com`): personal data, masked.
+    if "@" in unquote(user):
+        user = "<email>"
+    # A password is masked whether or not it is a configured secret (as SQLAlchemy shows it).
+    return f"{match['scheme']}{user}{':***' if colon else ''}@"
 
 
 class RedactingFilter(logging.Filter):

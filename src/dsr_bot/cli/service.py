@@ -65,17 +65,27 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
     "--dir",
     "workdir",
     type=click.Path(path_type=Path),
-    default=Path("dsr-bot-demo"),
-    show_default=True,
-    help="Where the demo keeps its database and sent mail.",
+    default=None,
+    envvar="DSR_BOT_DEMO_DIR",
+    help="Where the demo keeps its database and sent mail "
+    "[default: ./dsr-bot-demo, or under the temporary directory if . is read-only].",
 )
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def demo(ctx: Context, workdir: Path, as_json: bool) -> None:
+def demo(ctx: Context, workdir: Path | None, as_json: bool) -> None:
     """Run the whole pipeline on bundled sample mail: no servers, SQLite, replies as .eml."""
     from dsr_bot.cli.demo import run_demo
 
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = workdir or _demo_dir()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / ".write-test").touch()
+        (workdir / ".write-test").unlink()
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write the demo to {workdir}: {exc.strerror}; "
+            "pass --dir (or DSR_BOT_DEMO_DIR) with a writable directory"
+        ) from None
     settings = load_settings(
         None,
         database_url=f"sqlite:///{(workdir / 'demo.sqlite3').resolve()}",
@@ -95,3 +105,14 @@ def demo(ctx: Context, workdir: Path, as_json: bool) -> None:
     click.echo(f"\nCases opened ({len(cases)}):")
     print_table(cases, ["ref", "types", "language", "received_at", "due_at"])
     click.echo(f"\nAcknowledgements written to {workdir / 'outbox'}/ as .eml files.")
+
+
+def _demo_dir() -> Path:
+    """./dsr-bot-demo where the working directory is writable; else (a container's read-only
+    root) the same name under the temporary directory."""
+    import os
+    import tempfile
+
+    if os.access(Path.cwd(), os.W_OK):
+        return Path("dsr-bot-demo")
+    return Path(tempfile.gettempdir()) / "dsr-bot-demo"
