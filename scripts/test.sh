@@ -13,4 +13,6 @@ bash scripts/ensure-postgres.sh "$DSR_BOT_TEST_POSTGRES_URL"
 
 .venv/bin/ruff check src tests bench classifiers
 .venv/bin/ruff format --check src tests bench classifiers
+# The architecture's contracts (pyproject.toml [tool.importlinter], docs/architecture.md).
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"
