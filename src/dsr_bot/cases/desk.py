@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import service
@@ -115,6 +116,11 @@ class DeskBase:
         try:
             with self.factory() as session, session.begin():
                 session.info[_SURVIVING] = surviving
+                if case_id is not None:
+                    # Lock the case before the click's key row goes in: that row's foreign key
+                    # takes a KEY SHARE lock on the case, and two clicks that each hold one and
+                    # then ask for FOR UPDATE deadlock each other on PostgreSQL.
+                    session.execute(sa.select(Case.id).where(Case.id == case_id).with_for_update())
                 if key is not None and not _claim(session, key, staff, action, case_id, now):
                     yield None
                     return
