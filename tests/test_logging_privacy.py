@@ -18,7 +18,15 @@ import pytest
 from dsr_bot import logs
 from dsr_bot.config import load_settings
 from tests.fixtures.bot import Bot, stop, wait_until
-from tests.test_intake_e2e import AUTO_REPLY, BULK, DAEMON, EN_ACCESS, LATIN1, SALES, SV_ERASURE
+from tests.intake.test_intake_e2e import (
+    AUTO_REPLY,
+    BULK,
+    DAEMON,
+    EN_ACCESS,
+    LATIN1,
+    SALES,
+    SV_ERASURE,
+)
 
 MESSAGES = (SV_ERASURE, EN_ACCESS, SALES, AUTO_REPLY, BULK, DAEMON, LATIN1)
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")

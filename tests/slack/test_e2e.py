@@ -21,7 +21,7 @@ from dsr_bot.bootstrap import App
 from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Outbound
-from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
+from tests.fixtures.slack_api import FakeSlack
 from tests.fixtures.slack_app import APPROVER, audit, only_case, slack_settings, start_bot
 from tests.fixtures.slack_payloads import (
     block_action,
@@ -29,7 +29,7 @@ from tests.fixtures.slack_payloads import (
     text_value,
     view_submission,
 )
-from tests.test_intake_e2e import EN_ACCESS, SV_ERASURE
+from tests.intake.test_intake_e2e import EN_ACCESS, SV_ERASURE
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 def bot(
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
     database_url: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[tuple[App, SlackRuntime]]:
@@ -59,7 +59,7 @@ def bot(
         app.engine.dispose()
 
 
-def card_button(slack_api: FakeSlack, action_id: str) -> str:  # noqa: F811
+def card_button(slack_api: FakeSlack, action_id: str) -> str:
     """The value of a button on the newest version of the case card."""
     calls = [
         c
@@ -73,7 +73,7 @@ def card_button(slack_api: FakeSlack, action_id: str) -> str:  # noqa: F811
     raise AssertionError(f"no {action_id} button on the card")
 
 
-def interact(slack_api: FakeSlack, payload: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def interact(slack_api: FakeSlack, payload: dict[str, Any]) -> dict[str, Any]:
     return slack_api.wait_ack(slack_api.push("interactive", payload))
 
 
@@ -91,7 +91,7 @@ def test_from_mail_to_sent_reply_entirely_in_slack(
     bot: tuple[App, SlackRuntime],
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, _ = bot
     mailbox.append(SV_ERASURE)
@@ -153,7 +153,7 @@ def test_a_slack_outage_delays_cards_but_loses_none(
     bot: tuple[App, SlackRuntime],
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, runtime = bot
     slack_api.mode = "down"

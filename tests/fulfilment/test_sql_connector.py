@@ -26,7 +26,7 @@ from dsr_bot.fulfilment.sql_connector import SqlConnector
 from tests.fixtures import customer_db
 from tests.fixtures.customer_db import ANNA, BOOKKEEPING
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

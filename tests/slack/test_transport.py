@@ -25,7 +25,7 @@ from dsr_bot.slack import notify
 from dsr_bot.slack.transport import SlackTransport
 from dsr_bot.store import db
 from dsr_bot.store.tables import Case, Outbound
-from tests.fixtures.slack_api import BOT_TOKEN, FakeSlack, slack_api  # noqa: F401  (fixture)
+from tests.fixtures.slack_api import BOT_TOKEN, FakeSlack
 from tests.fixtures.slack_payloads import CHANNEL
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -85,7 +85,7 @@ def senders(
 
 def test_an_update_while_the_first_post_is_in_flight_is_retried_not_lost(
     factory: sessionmaker[Session],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     case_id = open_case_with_card(factory)
     client = SlowPoster(token=BOT_TOKEN, base_url=slack_api.url)
@@ -117,7 +117,7 @@ def test_an_update_while_the_first_post_is_in_flight_is_retried_not_lost(
 
 def test_an_update_before_the_post_was_taken_is_covered_by_the_post(
     factory: sessionmaker[Session],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     case_id = open_case_with_card(factory)
     first, _, transport = senders(factory, WebClient(token=BOT_TOKEN, base_url=slack_api.url))

@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 from dsr_bot.config import Settings, env_name
 from dsr_bot.logs import SECRET_SETTINGS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 BIN = Path(sys.executable).parent
 

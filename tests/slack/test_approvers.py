@@ -16,8 +16,8 @@ from dsr_bot.cases.model import RuleViolation
 from dsr_bot.config import Settings
 from dsr_bot.slack.approvers import UNCHECKED, Approvers
 from dsr_bot.slack.runtime import web_client
-from tests.fixtures.slack_api import BOT_TOKEN, FakeSlack, slack_api  # noqa: F401  (fixture)
-from tests.test_slack_desk import desk, events, open_case  # noqa: F401  (fixture)
+from tests.fixtures.desk import events, open_case
+from tests.fixtures.slack_api import BOT_TOKEN, FakeSlack
 
 GROUP, MEMBER, OUTSIDER, LISTED = "SAPPROVERS", "UMEMBER", "UOUTSIDER", "ULISTED"
 TTL = 300.0
@@ -34,7 +34,7 @@ class Clock:
 
 
 @pytest.fixture
-def approvers(slack_api: FakeSlack) -> Iterator[tuple[Approvers, Clock]]:  # noqa: F811
+def approvers(slack_api: FakeSlack) -> Iterator[tuple[Approvers, Clock]]:
     slack_api.usergroups[GROUP] = [MEMBER]
     settings = Settings(slack_bot_token=BOT_TOKEN, slack_api_url=slack_api.url)
     clock = Clock()
@@ -48,7 +48,7 @@ def lookups(slack: FakeSlack) -> int:
 
 def test_group_membership_is_cached_for_the_ttl_then_read_again(
     approvers: tuple[Approvers, Clock],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     who, clock = approvers
     assert who.is_approver(MEMBER) and not who.is_approver(OUTSIDER)
@@ -63,7 +63,7 @@ def test_group_membership_is_cached_for_the_ttl_then_read_again(
 @pytest.mark.parametrize("outage", ["5xx", "down"])
 def test_when_slack_cannot_be_asked_a_stale_membership_no_longer_counts(
     approvers: tuple[Approvers, Clock],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
     outage: str,
 ) -> None:
     who, clock = approvers
@@ -81,8 +81,8 @@ def test_when_slack_cannot_be_asked_a_stale_membership_no_longer_counts(
 
 def test_the_refusal_says_slack_could_not_be_asked_and_is_on_record(
     approvers: tuple[Approvers, Clock],
-    slack_api: FakeSlack,  # noqa: F811
-    desk: StaffDesk,  # noqa: F811
+    slack_api: FakeSlack,
+    desk: StaffDesk,
 ) -> None:
     who, clock = approvers
     case_id = open_case(desk)

@@ -3,78 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 
-from dsr_bot.cases import service
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.desk import Staff
 from dsr_bot.cases.model import RuleViolation
-from dsr_bot.config import load_controller_profile
-from dsr_bot.replies import ReplyRenderer
-from dsr_bot.replies.letters import Letters
-from dsr_bot.store import db
-from dsr_bot.store.tables import Case, Event, Outbound, StaffAction
-from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from dsr_bot.store.tables import Case, StaffAction
+from tests.fixtures.desk import RECEIVED, events, mails, open_case
 
 APPROVER = Staff("slack:UAPPROVER", approver=True)
 OTHER_APPROVER = Staff("slack:UOTHER", approver=True)
 COLLEAGUE = Staff("slack:UCOLLEAGUE", approver=False)
-RECEIVED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = RECEIVED + timedelta(hours=1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def desk(database_url: str) -> Iterator[StaffDesk]:
-    engine = db.make_engine(database_url)
-    db.upgrade(engine)
-    controller = load_controller_profile(CONTROLLER)
-    letters = Letters(ReplyRenderer(controller), MAIL_FROM, controller.name)
-    yield StaffDesk(
-        db.session_factory(engine), service.CasePolicy(four_eyes=True), Clock(), letters
-    )
-    engine.dispose()
-
-
-def open_case(desk: StaffDesk, types: tuple[str, ...] = ("erasure",), lang: str = "sv") -> int:
-    with desk.factory() as session, session.begin():
-        case = service.open_case(
-            session,
-            policy=desk.policy,
-            now=desk.clock(),
-            received_at=RECEIVED,
-            types=types,
-            requester_email="karin.lind@example.se",
-            requester_name="Karin Lind",
-            language=lang,
-            request_message_id="<req-1@example.se>",
-            request_subject="Radera mina uppgifter",
-        )
-        return case.id
-
-
-def mails(desk: StaffDesk, purpose: str) -> list[Outbound]:
-    with desk.factory() as session:
-        return list(
-            session.execute(sa.select(Outbound).where(Outbound.purpose == purpose)).scalars()
-        )
-
-
-def events(desk: StaffDesk, action: str) -> list[Event]:
-    with desk.factory() as session:
-        return list(session.execute(sa.select(Event).where(Event.action == action)).scalars())
 
 
 def test_a_non_approver_is_refused_and_the_attempt_is_on_record(desk: StaffDesk) -> None:

@@ -44,7 +44,7 @@ from dsr_bot.slack import render
 from dsr_bot.store.tables import Case, InboundMessage
 from tests.ops_support import open_db
 
-SAMPLES = Path(__file__).parent / "mail_samples"
+SAMPLES = Path(__file__).parents[1] / "mail_samples"
 
 
 def sample(name: str) -> ParsedMessage:

@@ -24,7 +24,7 @@ from dsr_bot.store import db
 from dsr_bot.store.tables import Case, InboundMessage
 from tests.fixtures.bot import Bot, wait_until
 from tests.fixtures.dovecot import free_port
-from tests.test_intake_e2e import EN_ACCESS
+from tests.intake.test_intake_e2e import EN_ACCESS
 
 
 def get(url: str) -> tuple[int, str]:

@@ -9,7 +9,7 @@ import pytest
 from dsr_bot.mail.loops import auto_reply_reason
 from dsr_bot.mail.parse import parse_message
 
-SAMPLES = Path(__file__).parent / "mail_samples"
+SAMPLES = Path(__file__).parents[1] / "mail_samples"
 OWN = frozenset({"personuppgiftsansvarig@micromedic.se", "DSR-Bot@Micromedic.se"})
 
 

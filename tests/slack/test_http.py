@@ -15,13 +15,12 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 import pytest
-import sqlalchemy.dialects.postgresql  # noqa: F401  (store.tables needs it loaded)
 
 from dsr_bot.bootstrap import App
 from dsr_bot.cases.model import Classification, RequestType
 from dsr_bot.slack.runtime import SlackRuntime
 from tests.fixtures.bot import MAIL_FROM
-from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
+from tests.fixtures.slack_api import FakeSlack
 from tests.fixtures.slack_app import (
     APPROVER,
     COLLEAGUE,
@@ -30,6 +29,7 @@ from tests.fixtures.slack_app import (
     audit,
     free_port,
     only_case,
+    settle,
     slack_settings,
     start_bot,
 )
@@ -71,7 +71,7 @@ def receive(app: App, raw: bytes, uid: int) -> None:
 
 
 @pytest.fixture
-def bot(slack_api: FakeSlack, database_url: str) -> Iterator[tuple[App, SlackRuntime, str]]:  # noqa: F811
+def bot(slack_api: FakeSlack, database_url: str) -> Iterator[tuple[App, SlackRuntime, str]]:
     port = free_port()
     settings = slack_settings(
         slack_api,
@@ -88,7 +88,7 @@ def bot(slack_api: FakeSlack, database_url: str) -> Iterator[tuple[App, SlackRun
         app.engine.dispose()
 
 
-def card_value(slack_api: FakeSlack) -> str:  # noqa: F811
+def card_value(slack_api: FakeSlack) -> str:
     card = slack_api.wait_for("chat.postMessage", lambda c: "blocks" in c.args)
     buttons = [e for b in card.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
     return str(buttons[0]["value"])
@@ -96,7 +96,7 @@ def card_value(slack_api: FakeSlack) -> str:  # noqa: F811
 
 def test_card_posted_and_a_non_approver_is_refused_ephemerally_and_audited(
     bot: tuple[App, SlackRuntime, str],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, runtime, url = bot
     receive(app, request_mail("Radera mina uppgifter", "Hej, radera allt om mig. /Karin"), 1)
@@ -128,7 +128,7 @@ def test_card_posted_and_a_non_approver_is_refused_ephemerally_and_audited(
 
 def test_forged_and_stale_requests_get_401_and_do_nothing(
     bot: tuple[App, SlackRuntime, str],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, runtime, url = bot
     receive(app, request_mail("Radera mina uppgifter", "Radera allt."), 1)
@@ -139,13 +139,13 @@ def test_forged_and_stale_requests_get_401_and_do_nothing(
     assert post_signed(url, payload, SIGNING_SECRET, signature="v0=" + "0" * 64)[0] == 401
     stale = int(time.time()) - 10 * 60  # Slack: reject anything older than five minutes
     assert post_signed(url, payload, SIGNING_SECRET, timestamp=stale)[0] == 401
-    time.sleep(0.3)
+    settle(runtime)  # nothing Bolt accepted is still running
     assert audit(app, "assigned") == [] and only_case(app).assignee is None
 
 
 def test_a_double_click_and_a_slack_retry_act_once(
     bot: tuple[App, SlackRuntime, str],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, runtime, url = bot
     receive(app, request_mail("Radera mina uppgifter", "Radera allt."), 1)
@@ -154,10 +154,7 @@ def test_a_double_click_and_a_slack_retry_act_once(
     for retry in (None, None, 1):
         payload = block_action(APPROVER, "dsr_assign", value)
         assert post_signed(url, payload, SIGNING_SECRET, retry_num=retry)[0] == 200
-    deadline = time.monotonic() + 5
-    while not audit(app, "assigned") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    settle(runtime)  # all three requests handled
     assert [e.actor for e in audit(app, "assigned")] == [f"slack:{APPROVER}"]
     update = slack_api.wait_for("chat.update", lambda c: f"<@{APPROVER}>" in json.dumps(c.args))
     assert update.args["ts"] == only_case(app).slack_ts
@@ -169,7 +166,7 @@ def test_a_double_click_and_a_slack_retry_act_once(
 
 def test_a_user_group_member_may_act_and_triage_goes_to_the_channel(
     bot: tuple[App, SlackRuntime, str],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, runtime, url = bot
     receive(app, request_mail("Radera mina uppgifter", "Radera allt."), 1)
@@ -197,7 +194,7 @@ def test_a_user_group_member_may_act_and_triage_goes_to_the_channel(
 
 def test_app_home_and_slash_command_show_cases_to_approvers_only(
     bot: tuple[App, SlackRuntime, str],
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, _, url = bot
     receive(app, request_mail("Radera mina uppgifter", "Radera allt."), 1)

@@ -7,9 +7,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.test_deploy_files import stages
+from tests.deploy.test_deploy_files import stages
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BUILD_ARGS = ("PACKAGE_INDEX_URL", "EXTRA_INDEX_URL", "EXTRA_CA_CERTS")
 
 

@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from dsr_bot.store.tables import InboundMessage, Outbound
 from tests.fixtures.bot import Bot, wait_until
 from tests.fixtures.dovecot import free_port
-from tests.test_intake_e2e import mail
+from tests.intake.test_intake_e2e import mail
 
 N = 150
 STOP_WITHIN = 10.0

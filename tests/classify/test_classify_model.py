@@ -11,7 +11,7 @@ from dsr_bot.classify import SpacyClassifier, load_classifier
 from dsr_bot.classify.evaluation import evaluate_split
 from dsr_bot.classify.spacy_classifier import MODEL_DIR, model_available
 
-CORPUS = Path(__file__).resolve().parent.parent / "classifiers" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "classifiers" / "corpus"
 
 
 def test_the_trained_model_ships_and_is_used() -> None:

@@ -57,7 +57,7 @@ def test_demo_runs_on_embedded_defaults_and_is_idempotent(tmp_path: Path) -> Non
     data = json.loads(first.stdout)
     cases, messages = data["cases"], data["messages"]
     assert len(messages) == len(
-        list((Path(__file__).parents[1] / "src/dsr_bot/demo_mail").glob("*.eml"))
+        list((Path(__file__).parents[2] / "src/dsr_bot/demo_mail").glob("*.eml"))
     )
     assert len(cases) >= 4
     assert all(c["ref"].startswith("DSR-2026-") for c in cases)

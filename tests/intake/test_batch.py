@@ -9,7 +9,7 @@ from dsr_bot.bootstrap import build_app
 from dsr_bot.config import load_settings
 from dsr_bot.store import db
 from tests.fixtures.bot import CONTROLLER, MAIL_FROM
-from tests.test_intake_e2e import EN_ACCESS, LATIN1, SALES, SV_ERASURE
+from tests.intake.test_intake_e2e import EN_ACCESS, LATIN1, SALES, SV_ERASURE
 
 
 class ExplodingListener:

@@ -19,7 +19,7 @@ from dsr_bot.config import ControllerProfile, load_controller_profile
 from dsr_bot.replies import ReplyRenderer, example_controller, sample_context, templates_dir
 from dsr_bot.replies.markup import to_html_body, to_text
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NAMES = [
     "acknowledgement",
     "identity_request",

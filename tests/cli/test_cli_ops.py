@@ -29,7 +29,7 @@ def run(database_url: str):  # type: ignore[no-untyped-def]
             "DSR_BOT_SLACK_CHANNEL": "C0OPS",
             "DSR_BOT_MAIL_FROM": "privacy@example.se",
             "DSR_BOT_CONTROLLER_PROFILE": str(
-                Path(__file__).parents[1] / "deploy" / "controller.example.toml"
+                Path(__file__).parents[2] / "deploy" / "controller.example.toml"
             ),
         }
         return CliRunner().invoke(make_cli(), list(args), env=env, catch_exceptions=False)
