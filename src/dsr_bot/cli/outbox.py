@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-import sqlalchemy as sa
 
 from dsr_bot.cli.main import Context, pass_ctx, print_table, session_factory
 
@@ -22,16 +21,9 @@ def outbox() -> None:
 def outbox_list(ctx: Context, show_all: bool, as_json: bool) -> None:
     """Items not yet sent (pending, sending, dead), oldest first. No addresses are shown."""
     from dsr_bot.outbox import SENT
-    from dsr_bot.store.tables import Case, Outbound
+    from dsr_bot.store import repositories
 
     factory = session_factory(ctx.settings())
-    query = (
-        sa.select(Outbound, Case.ref)
-        .outerjoin(Case, Case.id == Outbound.case_id)
-        .order_by(Outbound.created_at, Outbound.id)
-    )
-    if not show_all:
-        query = query.where(Outbound.status != SENT)
     with factory() as session:
         rows = [
             {
@@ -45,7 +37,9 @@ def outbox_list(ctx: Context, show_all: bool, as_json: bool) -> None:
                 "next_attempt_at": item.next_attempt_at.isoformat(),
                 "last_error": item.last_error,
             }
-            for item, ref in session.execute(query).all()
+            for item, ref in repositories.outbox_items(
+                session, except_status=None if show_all else SENT
+            )
         ]
     if as_json:
         click.echo(json.dumps(rows))

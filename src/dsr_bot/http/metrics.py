@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -23,7 +22,7 @@ from dsr_bot import metrics
 from dsr_bot.cases.model import OPEN_STATUSES
 from dsr_bot.http.server import RouteHandler
 from dsr_bot.outbox import DEAD, PENDING, SENDING
-from dsr_bot.store.tables import Case, Outbound
+from dsr_bot.store import repositories
 
 log = logging.getLogger(__name__)
 
@@ -87,22 +86,9 @@ class DatabaseCollector(Collector):
         now = self._clock()
         today = now.astimezone(self._tz).date()
         with self._factory() as session:
-            backlog_rows = session.execute(
-                sa.select(Outbound.kind, sa.func.count(), sa.func.min(Outbound.created_at))
-                .where(Outbound.status.in_([PENDING, SENDING]))
-                .group_by(Outbound.kind)
-            ).all()
-            dead_rows = session.execute(
-                sa.select(Outbound.kind, sa.func.count())
-                .where(Outbound.status == DEAD)
-                .group_by(Outbound.kind)
-            ).all()
-            due = sa.func.coalesce(Case.extended_due_on, Case.due_on)
-            overdue = session.execute(
-                sa.select(sa.func.count())
-                .select_from(Case)
-                .where(Case.status.in_([str(s) for s in OPEN_STATUSES]), due < today)
-            ).scalar_one()
+            backlog_rows = repositories.outbox_backlog_by_kind(session, [PENDING, SENDING])
+            dead_rows = repositories.outbox_count_by_kind(session, DEAD)
+            overdue = repositories.count_overdue(session, [str(s) for s in OPEN_STATUSES], today)
         backlog = GaugeMetricFamily(
             "dsr_bot_outbox_backlog", "Outbox items waiting to be sent, by kind.", labels=["kind"]
         )

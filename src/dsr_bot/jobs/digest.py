@@ -11,13 +11,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus
 from dsr_bot.slack import notify
-from dsr_bot.store.tables import Case, Outbound
+from dsr_bot.store import repositories
 
 # Longest list of references shown per line before "and N more".
 MAX_REFS = 15
@@ -85,11 +84,7 @@ def digest_text(digest: Digest) -> str:
 
 
 def open_cases(session: Session) -> list[OpenCase]:
-    rows = session.execute(
-        sa.select(Case.ref, Case.status, Case.due_on, Case.extended_due_on).where(
-            Case.status.in_([s.value for s in OPEN_STATUSES])
-        )
-    ).all()
+    rows = repositories.case_deadlines(session, [s.value for s in OPEN_STATUSES])
     return [OpenCase(ref, status, ext or due) for ref, status, due, ext in rows]
 
 
@@ -103,10 +98,7 @@ def post_digest(
         if digest is None:
             return False
         key = f"digest:{today.isoformat()}"
-        already = session.execute(
-            sa.select(Outbound.id).where(Outbound.idempotency_key == key)
-        ).scalar_one_or_none()
-        if already is not None:
+        if repositories.outbound_key_exists(session, key):
             return False
         # Two instances racing past the check above still meet the unique key.
         return notify.enqueue_digest(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot.cases.model import RuleViolation
 from dsr_bot.outbox import SENT
-from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
+from dsr_bot.store import repositories
+from dsr_bot.store.tables import Case
 
 
 def _iso(value: Any) -> str | None:
@@ -17,20 +17,9 @@ def _iso(value: Any) -> str | None:
 
 
 def messages(session: Session) -> list[dict[str, Any]]:
-    acked = set(
-        session.execute(
-            sa.select(Outbound.case_id).where(
-                Outbound.purpose == "acknowledgement", Outbound.status == SENT
-            )
-        ).scalars()
-    )
-    rows = session.execute(
-        sa.select(InboundMessage, Case.ref)
-        .outerjoin(Case, Case.id == InboundMessage.case_id)
-        .order_by(InboundMessage.id)
-    ).all()
+    acked = repositories.cases_with_sent(session, "acknowledgement", SENT)
     out = []
-    for msg, ref in rows:
+    for msg, ref in repositories.messages_with_case_refs(session):
         opened_case = msg.disposition == "case" and msg.duplicate_of is None
         out.append(
             {
@@ -66,17 +55,14 @@ def case_summary(case: Case) -> dict[str, Any]:
 
 
 def cases(session: Session) -> list[dict[str, Any]]:
-    found = session.execute(sa.select(Case).order_by(Case.id)).scalars()
-    return [case_summary(c) for c in found]
+    return [case_summary(c) for c in repositories.all_cases(session)]
 
 
 def case_detail(session: Session, ref: str) -> dict[str, Any]:
-    case = session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
+    case = repositories.case_by_ref(session, ref)
     if case is None:
         raise RuleViolation(f"No case {ref}.")
-    events = session.execute(
-        sa.select(Event).where(Event.case_id == case.id).order_by(Event.at, Event.id)
-    ).scalars()
+    events = repositories.case_events(session, case.id)
     detail = case_summary(case)
     detail["requester_name"] = case.requester_name
     detail["scores"] = case.scores

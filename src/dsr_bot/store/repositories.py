@@ -1,0 +1,168 @@
+"""The reads the rest of the program makes, as named queries over the caller's session.
+
+Callers say what they want to know ("the case with this reference", "the outbox backlog by
+kind"); how it is asked in SQL lives here, next to the tables, so an index or a schema change
+has one place to look. Domain vocabularies (which statuses count as open, which outbox
+statuses are waiting) are passed in: the store sits below the domain and knows no rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
+
+
+# -- cases ----------------------------------------------------------------------------------
+def case_by_ref(session: Session, ref: str) -> Case | None:
+    return session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
+
+
+def all_cases(session: Session) -> list[Case]:
+    return list(session.execute(sa.select(Case).order_by(Case.id)).scalars())
+
+
+def case_events(session: Session, case_id: int) -> list[Event]:
+    """A case's audit trail, oldest first."""
+    return list(
+        session.execute(
+            sa.select(Event).where(Event.case_id == case_id).order_by(Event.at, Event.id)
+        ).scalars()
+    )
+
+
+def case_deadlines(
+    session: Session, statuses: Iterable[str]
+) -> list[tuple[str, str, date, date | None]]:
+    """(ref, status, due_on, extended_due_on) of every case in `statuses`."""
+    return [
+        (ref, status, due, extended)
+        for ref, status, due, extended in session.execute(
+            sa.select(Case.ref, Case.status, Case.due_on, Case.extended_due_on).where(
+                Case.status.in_(list(statuses))
+            )
+        ).all()
+    ]
+
+
+def count_overdue(session: Session, statuses: Iterable[str], today: date) -> int:
+    """Cases in `statuses` whose (extended) due date is before `today`."""
+    due = sa.func.coalesce(Case.extended_due_on, Case.due_on)
+    return int(
+        session.execute(
+            sa.select(sa.func.count())
+            .select_from(Case)
+            .where(Case.status.in_(list(statuses)), due < today)
+        ).scalar_one()
+    )
+
+
+# -- inbound mail ---------------------------------------------------------------------------
+def earlier_copy(session: Session, row: InboundMessage) -> InboundMessage | None:
+    """A decided message with the same bytes, or the same Message-ID from the same sender."""
+    same = sa.or_(
+        InboundMessage.raw_sha256 == row.raw_sha256,
+        sa.and_(
+            InboundMessage.message_id == row.message_id,
+            InboundMessage.sender == row.sender,
+        )
+        if row.message_id
+        else sa.false(),
+    )
+    return session.execute(
+        sa.select(InboundMessage)
+        .where(InboundMessage.id != row.id, InboundMessage.processed_at.is_not(None), same)
+        .order_by(InboundMessage.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def messages_with_case_refs(session: Session) -> list[tuple[InboundMessage, str | None]]:
+    """Every inbound message, oldest first, with the reference of its case (if any)."""
+    return [
+        (msg, ref)
+        for msg, ref in session.execute(
+            sa.select(InboundMessage, Case.ref)
+            .outerjoin(Case, Case.id == InboundMessage.case_id)
+            .order_by(InboundMessage.id)
+        ).all()
+    ]
+
+
+# -- the outbox -----------------------------------------------------------------------------
+def case_of_sent_mail(session: Session, message_ids: Sequence[str]) -> int | None:
+    """The case of a mail we sent with one of these Message-IDs (RFC 5322 3.6.4 threading)."""
+    if not message_ids:
+        return None
+    return session.execute(
+        sa.select(Outbound.case_id)
+        .where(Outbound.kind == "mail", Outbound.external_id.in_(list(message_ids)))
+        .where(Outbound.case_id.is_not(None))
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def outbound_key_exists(session: Session, key: str) -> bool:
+    return (
+        session.execute(
+            sa.select(Outbound.id).where(Outbound.idempotency_key == key)
+        ).scalar_one_or_none()
+        is not None
+    )
+
+
+def cases_with_sent(session: Session, purpose: str, status: str) -> set[int]:
+    """Ids of cases that have an outbox item of `purpose` in `status`."""
+    return {
+        case_id
+        for case_id in session.execute(
+            sa.select(Outbound.case_id).where(
+                Outbound.purpose == purpose, Outbound.status == status
+            )
+        ).scalars()
+        if case_id is not None
+    }
+
+
+def outbox_items(
+    session: Session, *, except_status: str | None = None
+) -> list[tuple[Outbound, str | None]]:
+    """Outbox items oldest first, with their case's reference; optionally leaving one status
+    (e.g. sent) out."""
+    query = (
+        sa.select(Outbound, Case.ref)
+        .outerjoin(Case, Case.id == Outbound.case_id)
+        .order_by(Outbound.created_at, Outbound.id)
+    )
+    if except_status is not None:
+        query = query.where(Outbound.status != except_status)
+    return [(item, ref) for item, ref in session.execute(query).all()]
+
+
+def outbox_backlog_by_kind(
+    session: Session, statuses: Iterable[str]
+) -> list[tuple[str, int, datetime | None]]:
+    """(kind, count, oldest created_at) of items in `statuses`, per kind."""
+    return [
+        (kind, int(count), oldest)
+        for kind, count, oldest in session.execute(
+            sa.select(Outbound.kind, sa.func.count(), sa.func.min(Outbound.created_at))
+            .where(Outbound.status.in_(list(statuses)))
+            .group_by(Outbound.kind)
+        ).all()
+    ]
+
+
+def outbox_count_by_kind(session: Session, status: str) -> list[tuple[str, int]]:
+    return [
+        (kind, int(count))
+        for kind, count in session.execute(
+            sa.select(Outbound.kind, sa.func.count())
+            .where(Outbound.status == status)
+            .group_by(Outbound.kind)
+        ).all()
+    ]
