@@ -262,25 +262,3 @@ def erasure_detail(
         "sources": [r.as_detail() for r in reports],
         "checklist": [c.source for c in checklist(sources, types)],
     }
-
-
-def erase_for_case(
-    session: Session,
-    sources: DataSources,
-    case: Case,
-    person: Person,
-    *,
-    now: datetime,
-    actor: str,
-    dry_run: bool = False,
-) -> list[ErasureReport]:
-    """Check the case allows it, erase in every SQL source, record the row counts.
-
-    A dry run executes and rolls back, and is allowed before approval; it is audited too,
-    so the trail shows what staff saw before they approved.
-    """
-    if not dry_run:
-        check_erasure_allowed(case)
-    reports = erase_sources(sources, person, dry_run=dry_run)
-    record_erasure(session, sources, case, reports, now=now, actor=actor, dry_run=dry_run)
-    return reports
