@@ -102,13 +102,17 @@ _EXERCISE = re.compile(
 )
 
 
+# "Art. 17", "nr. 1", "stk. 2", "jf. artikel 16", "t.ex.", "e.g." and "13. oktober" do not end
+# a sentence.
+_SENTENCE_END = re.compile(
+    r"(?<!art)(?<!nr)(?<!stk)(?<!\bca)(?<!\bjf)(?<!lit)(?<!kap)(?<!t\.ex)(?<!e\.g)(?<!i\.e)"
+    r"(?<!bl\.a)(?<!\d)\.\s+|[!?;]\s+|\n+"
+)
+
+
 def sentences(text: str) -> list[str]:
     """Sentences and lines; "Art. 17", "nr. 1", "stk. 2" are not sentence ends."""
-    return [
-        s
-        for s in re.split(r"(?<!art)(?<!nr)(?<!stk)(?<!\bca)(?<!\d)\.\s+|[!?;]\s+|\n+", text)
-        if s.strip()
-    ]
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def cited_rights(sentence: str, data_protection: bool) -> set[RequestType]:
@@ -153,6 +157,6 @@ def without_grounds(lowered: str) -> str:
         in_list = bool(_GROUND_INTRO.search(line))
         parts = sentences(line) or [line]
         kept.append(
-            " ".join(p for p in parts if _EXERCISE.search(p) or not _GROUND_SENTENCE.search(p))
+            ". ".join(p for p in parts if _EXERCISE.search(p) or not _GROUND_SENTENCE.search(p))
         )
     return "\n".join(kept)
