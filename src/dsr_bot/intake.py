@@ -28,6 +28,7 @@ from dsr_bot.cases import service
 from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, Classification, Disposition
 from dsr_bot.classify.base import Classifier
+from dsr_bot.follow_ups import note_classification, route_follow_up
 from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
 from dsr_bot.mail.parse import ParsedMessage, parse_message
 from dsr_bot.matching import find_duplicate, thread_to_case
@@ -335,6 +336,16 @@ class Intake:
         row.language = result.language
         row.labels = [str(label) for label in result.labels]
         row.scores = result.scores
+        routed = route_follow_up(
+            session,
+            result,
+            sender=msg.sender_email,
+            inbound_id=row.id,
+            received_at=row.received_at,
+            now=now,
+        )
+        if routed is not None:  # a reminder or process question on an open case (issue 12)
+            return finish(routed.disposition, routed.reason, routed.case)
         if not result.is_request:
             if result.needs_review or row.truncated:
                 return finish(Disposition.NEEDS_REVIEW, "uncertain classification", None)
@@ -355,6 +366,7 @@ class Intake:
             request_subject=msg.subject,
             inbound_id=row.id,
         )
+        note_classification(session, case, result, inbound_id=row.id, now=now)
         if loop_reason is not None:
             # A web form's no-reply mail or a list post can still carry a real request: the
             # case and its deadline stand, only the automatic answer is withheld (RFC 3834).
