@@ -139,6 +139,8 @@ def cited_rights(sentence: str, data_protection: bool) -> set[RequestType]:
 
 def strong_citations(lowered: str) -> set[RequestType]:
     """Rights cited in a sentence where the writer asks for or exercises them (not grounds)."""
+    if not _ARTICLE.search(lowered):  # most mail cites nothing: skip the sentence work
+        return set()
     data_protection = _DATA_PROTECTION.search(lowered) is not None
     found: set[RequestType] = set()
     for sentence in sentences(without_grounds(lowered)):
@@ -149,6 +151,10 @@ def strong_citations(lowered: str) -> set[RequestType]:
 
 def without_grounds(lowered: str) -> str:
     """`lowered` minus the grounds it lists as reasons (see the module docstring)."""
+    # A grounds list needs an introduction ending in ":"; a ground sentence matches the
+    # pattern in the whole text too. Without either there is nothing to remove.
+    if ":" not in lowered and not _GROUND_SENTENCE.search(lowered):
+        return lowered
     kept: list[str] = []
     in_list = False
     for line in lowered.splitlines():
