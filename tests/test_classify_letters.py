@@ -373,3 +373,34 @@ def test_the_report_counts_dropped_requests_apart_from_review() -> None:
     ]
     report = build_report(records, results)
     assert (report.requests_dropped, report.requests_to_review) == (1, 1)
+
+
+def test_the_cli_prints_the_follow_up_marker_and_candidates(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from dsr_bot.classify.cli_support import classify_inputs
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps(
+            {
+                "id": "r1",
+                "subject": "Reminder",
+                "text": "On 27 January 2026 I sent you a request under Article 18 GDPR "
+                "and have had no reply.",
+            }
+        )
+        + "\n",
+        "utf-8",
+    )
+    out = io.StringIO()
+    assert classify_inputs(jsonl=source, out=out, classifier=RuleClassifier()) == 1
+    row = json.loads(out.getvalue())
+    assert row["labels"] == ["restriction"]
+    assert row["follow_up"] == {
+        "kind": "reminder",
+        "claimed_date": "2026-01-27",
+        "claimed_text": "27 january 2026",
+    }
+    assert row["candidates"] == []
