@@ -172,3 +172,22 @@ def test_a_follow_up_date_without_a_year_is_shown_resolved() -> None:
     result = Classification((), {}, "en", True, follow_up)
     assert result.follow_up is not None
     assert result.follow_up.resolved_date(date(2027, 1, 5)) == date(2026, 12, 27)
+
+
+def test_a_reminder_quoting_the_case_reference_threads_to_it_from_any_address(
+    database_url: str, tmp_path: Path
+) -> None:
+    app = _app(database_url, tmp_path)
+    [opened] = _process(app, ACCESS)
+    assert opened.case_ref
+    reminder = mail(
+        "ann.private@example.net",
+        "Still waiting",
+        f"Hello, about your ref {opened.case_ref}: I sent my request under Article 15 on "
+        "2 March 2026 and have had no reply. Ann Berg",
+    )
+    [outcome] = _process(app, reminder)
+    assert outcome.disposition is Disposition.REPLY
+    assert outcome.case_ref == opened.case_ref
+    [replied] = _events(app, "requester_replied")
+    assert (replied.detail or {})["sender_matches_requester"] is False

@@ -7,7 +7,8 @@ A message reaches this point only if `matching.thread_to_case` found no case ref
 the subject and no In-Reply-To/References to our own mail. Then:
 
 * `route_follow_up`, right after classification:
-  - a reminder or a process question from the sender of an *open* case is threaded to it
+  - a reminder or a process question that quotes an open case's reference in its body, or
+    comes from the sender of an *open* case, is threaded to it
     (the same as a reply: event `requester_replied`, matched by "follow-up from the same
     sender"); among several open cases of that sender the one whose rights overlap the
     chased right, then the one received closest to the claimed date, then the newest wins;
@@ -30,7 +31,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot.cases import service
-from dsr_bot.cases.model import OPEN_STATUSES, Classification, Disposition, FollowUpKind
+from dsr_bot.cases.model import (
+    OPEN_STATUSES,
+    CaseStatus,
+    Classification,
+    Disposition,
+    FollowUpKind,
+    find_ref,
+)
 from dsr_bot.store.tables import Case
 
 THREADED_BY = "follow-up from the same sender"
@@ -80,29 +88,47 @@ def open_case_of_sender(
     return max(cases, key=rank)
 
 
+def case_named_in(session: Session, text: str) -> Case | None:
+    """An open case whose reference the follow-up quotes in its body ("your ref
+    DSR-2026-0042"); a reference in the subject was already matched by `thread_to_case`."""
+    ref = find_ref(text or "")
+    if ref is None:
+        return None
+    case = session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
+    if case is None or CaseStatus(case.status) not in OPEN_STATUSES:
+        return None
+    return case
+
+
 def route_follow_up(
     session: Session,
     result: Classification,
     *,
     sender: str | None,
+    text: str,
     inbound_id: int,
     received_at: datetime,
     now: datetime,
 ) -> Routed | None:
-    """Thread a follow-up to the sender's open case, or send a process question with no
-    case to review; None when intake should go on as for any other message."""
+    """Thread a follow-up to the open case it names or to the sender's open case, or send a
+    process question with no case to review; None when intake should go on as for any
+    other message."""
     follow_up = result.follow_up
     if follow_up is None:
         return None
-    case = open_case_of_sender(session, sender, result, received_at.date())
+    case = case_named_in(session, text)
+    matched_by = "follow-up quoting the case reference"
+    if case is None:
+        case = open_case_of_sender(session, sender, result, received_at.date())
+        matched_by = THREADED_BY
     if case is not None:
         service.attach_reply(
             session,
             case,
             now=now,
             inbound_id=inbound_id,
-            matched_by=THREADED_BY,
-            sender_matches=True,
+            matched_by=matched_by,
+            sender_matches=(sender or "").lower() == (case.requester_email or "").lower(),
         )
         service.record_event(
             session,
@@ -112,7 +138,7 @@ def route_follow_up(
             inbound_id=inbound_id,
             detail=_detail(result, received_at.date()),
         )
-        return Routed(Disposition.REPLY, f"{follow_up.kind.value}: {THREADED_BY}", case)
+        return Routed(Disposition.REPLY, f"{follow_up.kind.value}: {matched_by}", case)
     if follow_up.kind is FollowUpKind.PROCESS_QUESTION:
         return Routed(Disposition.NEEDS_REVIEW, NO_OPEN_CASE, None)
     return None

@@ -340,6 +340,7 @@ class Intake:
             session,
             result,
             sender=msg.sender_email,
+            text=msg.new_text,
             inbound_id=row.id,
             received_at=row.received_at,
             now=now,
