@@ -404,3 +404,35 @@ def test_the_cli_prints_the_follow_up_marker_and_candidates(tmp_path: Path) -> N
         "claimed_text": "27 january 2026",
     }
     assert row["candidates"] == []
+
+
+def test_the_letters_corpus_is_exactly_what_the_generator_writes(tmp_path: Path) -> None:
+    import runpy
+
+    generate = runpy.run_path(str(ROOT / "classifiers" / "letters" / "generate.py"))
+    generate["main"](["--out", str(tmp_path)])
+    for split in ("train", "test"):
+        name = f"letters.{split}.jsonl"
+        assert (tmp_path / name).read_bytes() == (
+            ROOT / "classifiers" / "corpus" / name
+        ).read_bytes()
+
+
+def test_no_test_letter_shares_a_sentence_with_a_training_letter() -> None:
+    import json
+    import re
+
+    def sentences(split: str) -> set[str]:
+        path = ROOT / "classifiers" / "corpus" / f"letters.{split}.jsonl"
+        found: set[str] = set()
+        for line in path.read_text("utf-8").splitlines():
+            for part in re.split(r"\n+", json.loads(line)["text"]):
+                # Request sentences only: long enough to be the writer's own wording, not a
+                # salutation, a name or an identifier line.
+                if len(part) > 60 and not part.startswith(("-", "(", "1.", ">")):
+                    found.add(part)
+        return found
+
+    shared = sentences("train") & sentences("test")
+    # Address blocks and the like repeat by design; no request sentence may.
+    assert not {s for s in shared if "\n" not in s and ":" not in s[:30]}
