@@ -19,7 +19,9 @@ from dsr_bot.cli.classify_files import classify_inputs, read_inputs
 
 
 def test_labels_are_the_scores_at_or_above_threshold() -> None:
-    result = decide({"access": 0.5, "erasure": 0.49}, "sv", threshold=0.5, review_low=0.2)
+    result = decide(
+        {"access": 0.5, "erasure": 0.49}, "sv", threshold=0.5, review_low=0.2, margin=0.0
+    )
     assert result.labels == (RequestType.ACCESS,)
     assert not result.needs_review
     assert set(result.scores) == {t.value for t in ALL_REQUEST_TYPES}

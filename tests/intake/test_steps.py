@@ -193,13 +193,14 @@ def test_threaded_reply_joins_an_open_case_and_sends_a_closed_one_to_a_person(
         (UNSURE, Disposition.NEEDS_REVIEW),
     ],
 )
-def test_classify_passes_requests_on_and_settles_the_rest(
+def test_not_a_request_passes_requests_on_and_settles_the_rest(
     session: Session, result: Classification, expected: Disposition | None
 ) -> None:
     m = deciding(session, mail(), tools(result))
-    decision = steps.classify(m)
-    assert (decision.disposition if decision else None) is expected
+    assert steps.classify(m) is None  # classify records, never decides
     assert m.row.language == "sv" and m.result is result
+    decision = steps.not_a_request(m)
+    assert (decision.disposition if decision else None) is expected
 
 
 def test_open_case_opens_with_a_deadline_and_withholds_the_answer_to_machines(
@@ -239,6 +240,8 @@ def test_the_order_of_the_steps_is_the_policy() -> None:
         "automatic",
         "threaded_reply",
         "classify",
+        "follow_up",
+        "not_a_request",
         "open_case",
         "acknowledge",
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 
@@ -99,14 +100,60 @@ def find_ref(text: str) -> str | None:
     return m.group(0) if m else None
 
 
+class FollowUpKind(StrEnum):
+    """A message about an earlier request rather than a new one (issue 12)."""
+
+    # "On 27 January I sent you a request under Article 18 and have had no reply": it carries
+    # the right it chases, and the Art. 12(3) clock may have started on the claimed date.
+    REMINDER = "reminder"
+    # "Which ID do you need?": a question about the process, never a new request.
+    PROCESS_QUESTION = "process_question"
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The follow-up marker on a classification; not a ninth right.
+
+    `claimed_text` is the date as the writer wrote it ("27 January", "2026-01-27");
+    `claimed_date` is set when the text names a full date. A date without a year is resolved
+    against the day the message arrived (`resolved_date`)."""
+
+    kind: FollowUpKind
+    claimed_date: date | None = None
+    claimed_text: str | None = None
+    claimed_month_day: tuple[int, int] | None = None
+
+    def resolved_date(self, received: date) -> date | None:
+        """The claimed date; a day without a year is the latest such day not after `received`
+        (a reminder chases a request made before it)."""
+        if self.claimed_date is not None or self.claimed_month_day is None:
+            return self.claimed_date
+        month, day = self.claimed_month_day
+        for year in (received.year, received.year - 1):
+            try:
+                candidate = date(year, month, day)
+            except ValueError:
+                continue
+            if candidate <= received:
+                return candidate
+        return None
+
+
 @dataclass(frozen=True)
 class Classification:
-    """What the classifier says about one message."""
+    """What the classifier says about one message.
+
+    `needs_review` is set when no label reached its threshold but the best score is in the
+    review band, when a label sits within the uncertainty margin of its threshold, or when a
+    follow-up's right cannot be told; `candidates` then names the most likely rights, best
+    first, for the person who decides."""
 
     labels: tuple[RequestType, ...]
     scores: dict[str, float]
     language: str
     needs_review: bool = False
+    follow_up: FollowUp | None = None
+    candidates: tuple[RequestType, ...] = ()
 
     @property
     def is_request(self) -> bool:

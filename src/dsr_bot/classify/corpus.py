@@ -58,8 +58,29 @@ def read_jsonl(path: Path) -> list[LabelledEmail]:
     return records
 
 
+# Public letters written outside the project (classifiers/outsider/) are evaluation data only:
+# training on them, or tuning rules or thresholds on them, would make the outsider score
+# measure memory instead of generalisation (issue 12).
+OUTSIDER_DIR = "outsider"
+
+
+class OutsiderDataError(CorpusError):
+    """Training was pointed at the outsider evaluation letters."""
+
+
+def refuse_outsider(path: Path) -> None:
+    """Raise if `path` is, or lies inside, an `outsider` folder."""
+    if OUTSIDER_DIR in path.resolve().parts:
+        raise OutsiderDataError(
+            f"{path}: the outsider letters are for evaluation only and are never trained on"
+        )
+
+
 def read_split(corpus_dir: Path, split: str) -> list[LabelledEmail]:
-    """All `*.{split}.jsonl` files in `corpus_dir`, in file-name order (stable across runs)."""
+    """All `*.{split}.jsonl` files in `corpus_dir`, in file-name order (stable across runs).
+    The training split is never read from the outsider folder."""
+    if split != "test":
+        refuse_outsider(corpus_dir)
     paths = sorted(corpus_dir.glob(f"*.{split}.jsonl"))
     if not paths:
         raise CorpusError(f"no *.{split}.jsonl files in {corpus_dir}")

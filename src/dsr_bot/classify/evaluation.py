@@ -31,6 +31,10 @@ class Report:
     exact_match: float
     request_accuracy: float
     needs_review: int
+    # Real requests (gold labels) that got no label: sent to review, or dropped (no label and
+    # no review flag: no case, nobody asked). Dropped is the number that must be 0 (issue 12).
+    requests_to_review: int = 0
+    requests_dropped: int = 0
     by_language: dict[str, Report] = field(default_factory=dict)
 
 
@@ -74,6 +78,14 @@ def build_report(
             sum(bool(g) == bool(p) for g, p in zip(gold, predicted, strict=True)), n
         ),
         needs_review=sum(c.needs_review for c in results),
+        requests_to_review=sum(
+            1 for g, c in zip(gold, results, strict=True) if g and not c.labels and c.needs_review
+        ),
+        requests_dropped=sum(
+            1
+            for g, c in zip(gold, results, strict=True)
+            if g and not c.labels and not c.needs_review
+        ),
     )
     if per_language:
         for lang in sorted({r.lang for r in records}):
@@ -130,13 +142,18 @@ def format_report(report: Report, title: str = "test split") -> str:
         f"macro-F1 {report.macro_f1:.3f}  exact-match {report.exact_match:.3f}  "
         f"request-vs-not {report.request_accuracy:.3f}  needs-review {report.needs_review}"
     )
+    lines.append(
+        f"requests with no label: {report.requests_to_review + report.requests_dropped} "
+        f"(to review {report.requests_to_review}, dropped {report.requests_dropped})"
+    )
     for lang, sub in report.by_language.items():
         worst = sorted(
             ((s.f1, label) for label, s in sub.per_label.items() if s.support), key=lambda x: x[0]
         )[:3]
         lines.append(
             f"  [{lang}] n={sub.n:<5} macro-F1 {sub.macro_f1:.3f}  exact {sub.exact_match:.3f}  "
-            f"request-vs-not {sub.request_accuracy:.3f}  weakest: "
+            f"request-vs-not {sub.request_accuracy:.3f}  no label: review "
+            f"{sub.requests_to_review} dropped {sub.requests_dropped}  weakest: "
             + ", ".join(f"{label} {f1:.2f}" for f1, label in worst)
         )
     return "\n".join(lines)

@@ -101,9 +101,42 @@ def language_scores(text: str) -> dict[str, float]:
     return scores
 
 
+# Lines that are not prose: address blocks, dates, reference lines, identifier lists
+# ("Name: ...", "Tel: +46 ..."), names in signatures. A Swedish street name in an English
+# letter's address block, or "Micromedic AB, Box 1123, 751 41 Uppsala" above a Danish letter,
+# must not decide the reply language (issue 12). Greetings and sign-offs ("Med venlig hilsen")
+# stay: they are good evidence.
+_LABEL_LINE = re.compile(r"^\W*[\w .'/-]{1,30}:\s*\S")
+_ADDRESS_LIKE = re.compile(r"\d|@|https?:|www\.")
+_CAPITALISED = re.compile(r"[A-ZÅÄÖÆØÉÜ][\w'-]*")
+
+
+def _is_prose(line: str) -> bool:
+    words = line.split()
+    if _LABEL_LINE.match(line) or (_ADDRESS_LIKE.search(line) and len(words) <= 6):
+        return False
+    if not words:
+        return False
+    weights = _word_weights()
+    # A name ("Mette Kjær", "Micromedic AB"): capitalised words none of which is a known word.
+    return not (
+        len(words) <= 4
+        and all(_CAPITALISED.fullmatch(w.strip(",.")) for w in words)
+        and not any(w.strip(",.!").lower() in weights for w in words)
+    )
+
+
+def prose(text: str) -> str:
+    """`text` without address, date, identifier and name lines, or all of it when nothing
+    else is left."""
+    lines = [line for line in text.splitlines() if _is_prose(line)]
+    return "\n".join(lines) if lines else text
+
+
 def detect_language(text: str, default: str = "sv") -> str:
-    """The most likely of sv/en/nb/da, or `default` when there is no evidence at all."""
-    scores = language_scores(text or "")
+    """The most likely of sv/en/nb/da, or `default` when there is no evidence at all. Judged
+    on the prose lines (see `prose`), so address blocks and signatures do not count."""
+    scores = language_scores(prose((text or "")[: SAMPLE_CHARS * 4]))
     best = max(LANGUAGES, key=lambda lang: scores[lang])
     if scores[best] <= 0.0:
         return default

@@ -28,4 +28,4 @@ class RuleClassifier:
         scores = {label.value: WEAK_SCORE for label in evidence.weak}
         scores.update({label.value: RULE_SCORE for label in evidence.strong})
         language = detect_language(f"{subject or ''}\n{text or ''}")
-        return decide(scores, language, self.threshold, self.review_low)
+        return decide(scores, language, self.threshold, self.review_low, evidence.follow_up)

@@ -15,8 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dsr_bot.cases.model import RequestType
+from dsr_bot.cases.model import FollowUp, FollowUpKind, RequestType
 from dsr_bot.classify.business_objects import business_only
+from dsr_bot.classify.citations import sentences as citation_sentences
+from dsr_bot.classify.citations import strong_citations, without_grounds
+from dsr_bot.classify.follow_up import detect_follow_up
 from dsr_bot.classify.own_words import own_words
 
 _ART = r"(?:art(?:ikel|icle|\.)?|artikkel)\s*"
@@ -125,6 +128,13 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"hva (?:har|vet) dere om meg|hvad (?:har|ved) i om mig",
     ),
     RequestType.ERASURE: _rx(
+        # Polite and formal nominal forms: "request the closure of my account and the deletion
+        # of all associated personal data", "requesting immediate erasure of personal data".
+        r"(?:request|requesting|ask for|demand)\w* (?:the )?(?:immediate |complete |permanent )?"
+        r"(?:closure|deletion|erasure|removal)\b",
+        r"(?:deletion|erasure|removal) of (?:all )?(?:of )?(?:my|the|personal|associated|any)\b",
+        r"(?:krever|ber om|anmoder (?:hermed )?om|beder om|kræver) (?:\w+ )?(?:sletting|sletning)",
+        r"(?:jag|härmed)\s+(?:\w+\s+)?(?:begär|begära)\s+(?:\w+\s+)?radering",
         r"radera(?:r|s|d)? (?:alla )?" + _ME + r"?\s*" + _DATA,
         r"radera(?:r|s|d)? (?:mig|mej|allt om mig)",
         r"glöm (?:bort )?(?:mig|mej)|glömmer (?:bort )?(?:mig|att jag)|forget (?:about )?me\b|"
@@ -155,6 +165,12 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:\w+ )?(?:account|login|konto|profil)",
     ),
     RequestType.RECTIFICATION: _rx(
+        # A bare demand, often followed by a list of identifiers (issue 12).
+        r"(?:request|requesting|demand|ask for|require) (?:the |immediate )?(?:correction|"
+        r"rectification) of\b",
+        r"(?:correction|rectification|rättelse|retting|berigtigelse) (?:of|av|af) (?:the )?"
+        r"(?:inaccurate|incorrect|wrong|felaktiga|uriktige|urigtige|forkerte)",
+        r"(?:krever|ber om|anmoder om|beder om|kræver) (?:\w+ )?(?:retting|berigtigelse)",
         r"(?:begär|begära|vill ha) rättelse",
         r"rätta\w* (?:mitt|min|mina|uppgift|det|detta|dem|adress|namn)",
         r"(?:ni har|har ni|står|är|registrerat)\s(?:\w+\s){0,4}?(?:fel|felaktiga?)\s" + _WRONG_SV,
@@ -176,6 +192,14 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:stavas|staves|staves) (?:\w+ ){0,2}?(?:inte|ikke|not)\b",
     ),
     RequestType.RESTRICTION: _rx(
+        # Either/or: "delete it or, if you must keep it, restrict/block/freeze it" asks for both
+        # rights (issue 12); the erasure half is found by the erasure patterns.
+        r"(?:\bor\b|eller|ellers|alternatively|in the alternative|i andra hand|subsidiært|"
+        r"failing that|where erasure is not possible|if you (?:must|have to|are (?:legally )?"
+        r"(?:required|obliged)))[^.\n]{0,80}?\b(?:restrict|block|freeze|lock|begräns|spärra|"
+        r"frys|lås|begrens|sperr|begræns|spær)\w*",
+        r"restrict (?:its|their|the|my|all) (?:\w+ )?processing|restriction of (?:the )?processing"
+        r" (?:of|under)",
         r"begränsa (?:behandlingen|er behandling)",
         r"(?:begär|begära) begränsning",
         r"restrict (?:the )?processing",
@@ -202,13 +226,19 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
     ),
     RequestType.OBJECTION: _rx(
         r"invänd\w* mot\b",
-        r"(?:i|we) (?:hereby |strongly )?object\b",
+        r"(?:i|we) (?:am |are )?(?:hereby |strongly |also |formally )?object(?:ing)?\b",
+        r"(?:jeg|vi) (?:\w+ )?protesterer\b|protesterer (?:jeg|herved|også)\b",
+        r"gør (?:jeg )?(?:hermed )?(?:også )?(?:formelt )?indsigelse",
         r"object to (?:the|your|you|my|this|any|being)\b",
         r"motsätter mig\b",
         r"protest\w* mot\b",
         r"gør indsigelse\b",
     ),
     RequestType.MARKETING_OPTOUT: _rx(
+        # An objection to direct marketing (Art. 21(2)-(3)) is the opt-out, not Art. 21(1).
+        r"(?:object\w*|invänd\w*|invändning|motsätter|protest\w*|indsigelse|reserver\w*|"
+        r"frabeder)[^.\n]{0,100}?(?:direct marketing|direktmarknadsföring|marknadsföring|"
+        r"direktreklam|direkte markedsføring|markedsføring)",
         r"avregistrera (?:mig|mej|oss|min|mitt|adress)",
         r"avanmäl (?:mig|mej)",
         r"unsubscribe (?:me|us|my|this|from|pls|please)\b|please unsubscribe",
@@ -250,6 +280,13 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"fjern (?:meg|mig) fra (?:\w+ )?(?:e-?post)?list",
     ),
     RequestType.CONSENT_WITHDRAWAL: _rx(
+        # Present tense exercises the right: "I am hereby withdrawing said consent", "any
+        # consent I gave is hereby withdrawn" (issue 12).
+        r"(?:i am|i'm) (?:hereby |also )?(?:withdrawing|revoking)\b",
+        r"(?:is|are) (?:hereby )?(?:withdrawn|revoked)\b",
+        r"(?:återkallas|trekkes tilbake|tilbakekalles|tilbagekaldes|trækkes tilbage) (?:härmed|"
+        r"herved|hermed)",
+        r"(?:trekker|trækker) (?:jeg )?(?:herved |hermed |også )?(?:\w+ ){0,4}?(?:tilbake|tilbage)",
         r"återkalla(?:r|s)? (?:härmed )?(?:mitt |mina |mit |min |samtliga |alla )?"
         r"(?:samtycke|samtycken)",
         r"(?:drar tillbaka|tar tillbaka) (?:mitt )?(?:samtycke|godkännande|tillstånd|ja)",
@@ -372,8 +409,15 @@ _NOT_A_REQUEST = re.compile(
 )
 
 
-# The request is in the opening lines; the tail of a long mail is quoted threads and footers.
-SAMPLE_CHARS = 4000
+# Letters are read whole up to this size (issue 12: generator letters put the request after a
+# page of background); own_words has already cut quoted history. The cap is the parse budget.
+SAMPLE_CHARS = 20_000
+
+# "Stop profiling me" is an objection; "I object to direct marketing" is the opt-out alone.
+_MARKETING_SENTENCE = re.compile(
+    r"marketing|marknadsföring|direktreklam|markedsføring|reklam|newsletter|nyhetsbrev|"
+    r"nyhedsbrev|utskick|utsendelse|udsendelse"
+)
 
 
 @dataclass(frozen=True)
@@ -383,12 +427,19 @@ class Evidence:
     strong: frozenset[RequestType]
     weak: frozenset[RequestType]
     list_only: bool = False  # asks off a mailing list and names no erasure
-    # Labels whose verb has a business document as object (business_objects.py): no
-    # evidence for them, and the model's score is held in the review band.
+    # Labels whose verb has a business document as object (business_objects.py), a ground
+    # listed as a reason for erasure, an objection that is only to direct marketing, or
+    # portability next to an Art. 15 enumeration: no evidence for them, and the model's score
+    # is held in the review band.
     held: frozenset[RequestType] = frozenset()
+    follow_up: FollowUp | None = None
 
 
 NO_EVIDENCE = Evidence(frozenset(), frozenset())
+
+
+def _hits(patterns: dict[RequestType, re.Pattern[str]], text: str) -> set[RequestType]:
+    return {label for label, pattern in patterns.items() if pattern.search(text)}
 
 
 def rule_evidence(subject: str, text: str) -> Evidence:
@@ -397,12 +448,57 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     lowered = f"{subject}\n{own_words(text[: SAMPLE_CHARS * 2])}"[:SAMPLE_CHARS].lower()
     if _NOT_A_REQUEST.search(lowered):
         return NO_EVIDENCE
-    strong = {label for label, pattern in STRONG.items() if pattern.search(lowered)}
-    weak = {label for label, pattern in WEAK.items() if pattern.search(lowered)} - strong
+    # Grounds an erasure letter lists as reasons (Art. 17(1)(a)-(f)) are not requests for
+    # consent withdrawal or objection: those two rights are read from the text without them.
+    reasons_removed = without_grounds(lowered)
+    strong = _hits(STRONG, lowered)
+    weak = _hits(WEAK, lowered)
+    grounds_only = {RequestType.CONSENT_WITHDRAWAL, RequestType.OBJECTION}
+    strong -= grounds_only
+    weak -= grounds_only
+    strong |= _hits({k: STRONG[k] for k in grounds_only}, reasons_removed)
+    weak |= _hits({k: WEAK[k] for k in grounds_only}, reasons_removed)
+    strong |= strong_citations(lowered)
+    weak -= strong
+    held: set[RequestType] = set()
+    if RequestType.ERASURE in strong | weak and reasons_removed != lowered:
+        # The letter listed grounds: a model score for them is the grounds speaking.
+        held |= grounds_only - strong
+    if RequestType.MARKETING_OPTOUT in strong and RequestType.OBJECTION in strong | weak:
+        # Art. 21(2)-(3): an objection to direct marketing is the opt-out; it is also an
+        # Art. 21(1) objection only if a sentence without marketing objects on its own.
+        other = "\n".join(
+            x for x in citation_sentences(reasons_removed) if not _MARKETING_SENTENCE.search(x)
+        )
+        if not (STRONG[RequestType.OBJECTION].search(other) or _OBJECTION_21_1.search(other)):
+            strong.discard(RequestType.OBJECTION)
+            weak.discard(RequestType.OBJECTION)
+            held.add(RequestType.OBJECTION)
+    if RequestType.RECTIFICATION in strong and RequestType.ACCESS in strong:
+        # "I request correction of inaccurate personal data held about me" names the data
+        # about the writer to correct it, not to see it (issue 12).
+        other = "\n".join(x for x in citation_sentences(lowered) if not _CORRECTING.search(x))
+        if not STRONG[RequestType.ACCESS].search(other):
+            strong.discard(RequestType.ACCESS)
+            weak.add(RequestType.ACCESS)
+    if RequestType.ACCESS in strong and RequestType.PORTABILITY not in strong | weak:
+        # An Art. 15(1) enumeration (copy, purposes, recipients, storage, source) is access;
+        # portability needs a machine-readable format or a transfer (Art. 20).
+        held.add(RequestType.PORTABILITY)
     if RequestType.ERASURE in strong | weak and _NOT_DELETING.search(lowered):
         strong.discard(RequestType.ERASURE)
         weak.discard(RequestType.ERASURE)
-    held = business_only(lowered)
+    held |= business_only(lowered)
+    follow_up = detect_follow_up(lowered, has_request=bool(strong - held))
+    if follow_up is not None and follow_up.kind is FollowUpKind.REMINDER:
+        # A reminder names the right it chases ("my request for erasure", "Article 18"); the
+        # mention is the chased right, not a pitch naming rights.
+        strong |= weak
+        weak = set()
+    elif follow_up is not None:
+        # A question about the process is not a new request: nothing is raised, every model
+        # score is held in the review band, and intake routes it to the open case or review.
+        held |= set(RequestType)
     strong -= held
     weak -= held
     list_removal = LIST_REMOVAL.search(lowered) is not None
@@ -415,7 +511,14 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     if list_only:  # "remove my e-mail from your list": the guide's opt-out, not erasure
         strong.discard(RequestType.ERASURE)
         weak.discard(RequestType.ERASURE)
-    return Evidence(frozenset(strong), frozenset(weak), list_only, held)
+    return Evidence(frozenset(strong), frozenset(weak), list_only, frozenset(held), follow_up)
+
+
+_CORRECTING = re.compile(
+    r"correct|rectif|amend|rätt(?:a|else)|korriger|rett(?:e|ing)|berigtig|oppdater|opdater|"
+    r"uppdater|ändr|endr|ændr"
+)
+_OBJECTION_21_1 = re.compile(r"\b(?:art\w*\.?)\s*21\s*(?:\(1\)|\.1|,?\s*stk\.\s*1|\s+nr\.?\s*1)")
 
 
 def rule_hits(subject: str, text: str) -> set[RequestType]:

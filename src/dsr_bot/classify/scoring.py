@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification
+from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification, FollowUp, RequestType
+
+# A model score this close to a label's threshold is a coin toss (issue 12: "say when
+# unsure"). One step of the calibration grid; chosen a priori, not tuned on any split.
+UNSURE_MARGIN = 0.05
+# How many candidate rights a person is shown when the classifier is unsure.
+MAX_CANDIDATES = 3
 
 
 def decide(
@@ -17,9 +23,17 @@ def decide(
     language: str,
     threshold: float | Mapping[str, float],
     review_low: float,
+    follow_up: FollowUp | None = None,
+    margin: float = UNSURE_MARGIN,
 ) -> Classification:
     """Labels scoring >= their threshold (one float for all labels, or one per label, see
-    `calibration.label_thresholds`); `needs_review` when none does but the best >= `review_low`."""
+    `calibration.label_thresholds`).
+
+    `needs_review`, with the best `candidates`, when: no label reaches its threshold but the
+    best score is >= `review_low`; or a score sits within `margin` of its threshold (either
+    side). If every label that passed is such a near miss, none is kept: a person decides
+    instead of the classifier guessing. A follow-up with no label (a process question, or a
+    reminder whose right cannot be told) always goes to review, never to "not a request"."""
     full = {
         label.value: round(float(scores.get(label.value, 0.0)), 4) for label in ALL_REQUEST_TYPES
     }
@@ -31,9 +45,30 @@ def decide(
     labels = tuple(
         label for label in ALL_REQUEST_TYPES if full[label.value] >= per_label[label.value]
     )
+    near = [
+        label
+        for label in ALL_REQUEST_TYPES
+        if abs(full[label.value] - per_label[label.value]) < margin
+        and full[label.value] >= review_low
+    ]
+    if labels and all(label in near for label in labels):
+        labels = ()
     best = max(full.values())
-    needs_review = not labels and best >= review_low
-    return Classification(labels=labels, scores=full, language=language, needs_review=needs_review)
+    needs_review = (
+        (not labels and best >= review_low) or bool(near) or (follow_up is not None and not labels)
+    )
+    candidates: tuple[RequestType, ...] = ()
+    if needs_review:
+        ranked = sorted(ALL_REQUEST_TYPES, key=lambda t: -full[t.value])
+        candidates = tuple(t for t in ranked if full[t.value] >= review_low)[:MAX_CANDIDATES]
+    return Classification(
+        labels=labels,
+        scores=full,
+        language=language,
+        needs_review=needs_review,
+        follow_up=follow_up,
+        candidates=candidates,
+    )
 
 
 def check_thresholds(threshold: float, review_low: float) -> None:

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification, RequestType
+from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification, FollowUp, RequestType
 from dsr_bot.classify.calibration import label_thresholds
 from dsr_bot.classify.language import detect_language
 from dsr_bot.classify.own_words import own_words
@@ -21,9 +21,12 @@ if TYPE_CHECKING:
 
 MODEL_DIR = Path(__file__).with_name("model")
 
-# Long mails are mostly quoted threads, signatures and legal footers; the request is in the
-# first lines. Capping the input keeps throughput flat on 100 kB newsletters.
-MAX_CHARS = 4000
+# A letter is classified whole up to this many characters (issue 12: generator-style letters
+# put the request after an address block, a reference line and a page of background, and a
+# prefix cut dropped it). Quoted history is cut first (`own_words`), so the budget is spent
+# on the writer's own words; the cap keeps a 100 kB newsletter from costing more than a
+# long letter.
+MAX_CHARS = 20_000
 
 # A weak rule hit (the right only named: "registerutdrag", "unsubscribe") confirms a label the
 # model already gives at least this score, and is ignored below it: on its own it is as
@@ -91,10 +94,14 @@ class SpacyClassifier:
         self.weak_floor = weak_floor
         self._lock = threading.Lock()
 
-    def _combine(self, subject: str, text: str, cats: dict[str, float]) -> dict[str, float]:
+    def _combine(
+        self, subject: str, text: str, cats: dict[str, float]
+    ) -> tuple[dict[str, float], FollowUp | None]:
         scores = {label.value: float(cats.get(label.value, 0.0)) for label in ALL_REQUEST_TYPES}
+        follow_up = None
         if self.use_rules:
             evidence = rule_evidence(subject, text)
+            follow_up = evidence.follow_up
             for label in evidence.strong:
                 scores[label.value] = max(scores[label.value], self.rule_score)
             for label in evidence.weak:
@@ -105,15 +112,15 @@ class SpacyClassifier:
                 scores[erasure] = min(scores[erasure], LIST_ONLY_ERASURE_CAP)
             for label in evidence.held:
                 scores[label.value] = min(scores[label.value], HELD_CAP)
-        return scores
+        return scores, follow_up
 
     def classify(self, subject: str, text: str) -> Classification:
         subject, text = subject or "", text or ""
         with self._lock:
             doc = self.nlp(model_input(subject, text))
-        scores = self._combine(subject, text, doc.cats)
+        scores, follow_up = self._combine(subject, text, doc.cats)
         language = detect_language(f"{subject}\n{text}")
-        return decide(scores, language, self.thresholds, self.review_low)
+        return decide(scores, language, self.thresholds, self.review_low, follow_up)
 
     def classify_many(
         self, messages: Iterable[tuple[str, str]], batch_size: int = 256
@@ -125,6 +132,6 @@ class SpacyClassifier:
                 self.nlp.pipe((model_input(s, t) for s, t in pending), batch_size=batch_size)
             )
         for (subject, text), doc in zip(pending, docs, strict=True):
-            scores = self._combine(subject, text, doc.cats)
+            scores, follow_up = self._combine(subject, text, doc.cats)
             language = detect_language(f"{subject}\n{text}")
-            yield decide(scores, language, self.thresholds, self.review_low)
+            yield decide(scores, language, self.thresholds, self.review_low, follow_up)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dsr_bot.classify.calibration import calibrate, save_offsets
-from dsr_bot.classify.corpus import LABELS, LabelledEmail, carve_dev, read_split
+from dsr_bot.classify.corpus import LABELS, LabelledEmail, carve_dev, read_split, refuse_outsider
 from dsr_bot.classify.spacy_classifier import MODEL_DIR, SpacyClassifier, model_input
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ def train_model(
 
     if not members:
         raise ValueError("need at least one member")
+    refuse_outsider(corpus_dir)
     records = read_split(corpus_dir, "train")
     train, dev = carve_dev(records, dev_percent)
     if not train or not dev:

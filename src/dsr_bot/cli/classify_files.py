@@ -2,8 +2,10 @@
 
 Inputs to classify: `.eml` files, a JSON-lines file (`id`, `subject`, `text` per line), or
 stdin holding either JSON lines or one raw RFC 5322 message. Output: one JSON line per input,
-`{"id", "labels", "scores", "language", "needs_review"}`. Personal data goes to the output
-stream the operator asked for, never to the log.
+`{"id", "labels", "scores", "language", "needs_review", "candidates", "follow_up"}`
+(`follow_up`: null, or `{"kind": "reminder"|"process_question", "claimed_date",
+"claimed_text"}`). Personal data goes to the output stream the operator asked for, never to
+the log.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def read_inputs(
 
 
 def to_json_line(message_id: str, result: Classification) -> str:
+    follow_up = result.follow_up
     return json.dumps(
         {
             "id": message_id,
@@ -74,6 +77,16 @@ def to_json_line(message_id: str, result: Classification) -> str:
             "scores": result.scores,
             "language": result.language,
             "needs_review": result.needs_review,
+            "candidates": [label.value for label in result.candidates],
+            "follow_up": None
+            if follow_up is None
+            else {
+                "kind": follow_up.kind.value,
+                "claimed_date": follow_up.claimed_date.isoformat()
+                if follow_up.claimed_date
+                else None,
+                "claimed_text": follow_up.claimed_text,
+            },
         },
         ensure_ascii=False,
     )

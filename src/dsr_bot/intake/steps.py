@@ -8,9 +8,11 @@ run — or None to pass it to the next step. The order is the policy:
 2. `unparseable`: mail we cannot read goes to a person;
 3. `automatic`: bounces and out-of-office replies answer something, they never ask;
 4. `threaded_reply`: a reply on a known case joins that case (RFC 5322 3.6.4 threading);
-5. `classify`: the model decides whether a right is exercised, and which;
-6. `open_case`: a request opens a case with its Art. 12(3) deadline;
-7. `acknowledge`: the requester is told, unless that would answer a machine.
+5. `classify`: the model scores the rights the writer exercises (it never decides alone);
+6. `follow_up`: a reminder or a question about the process joins the open case it chases;
+7. `not_a_request`: no right exercised: not a request, or a person looks when unsure;
+8. `open_case`: a request opens a case with its Art. 12(3) deadline;
+9. `acknowledge`: the requester is told, unless that would answer a machine.
 
 Steps write only to the caller's session: the pipeline commits the decision, its audit
 events and its outbox rows together (see pipeline.py).
@@ -31,6 +33,7 @@ from dsr_bot.cases import service
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, Classification, Disposition
 from dsr_bot.cases.ports import LetterPort
 from dsr_bot.classify.base import Classifier
+from dsr_bot.intake.follow_ups import note_classification, route_follow_up
 from dsr_bot.intake.matching import find_duplicate, thread_to_case
 from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
 from dsr_bot.mail.parse import ParsedMessage
@@ -156,7 +159,7 @@ def threaded_reply(m: Deciding) -> Decision | None:
 
 
 def classify(m: Deciding) -> Decision | None:
-    """Which rights the writer exercises; no right means not a request (or a person looks)."""
+    """Which rights the writer exercises, with scores; what to do with them is for later."""
     # A bare forward has no new text of its own; then the forwarded text is all we have.
     with metrics.classification_timer():
         result = m.tools.classifier.classify(m.msg.subject, m.msg.new_text.strip() or m.msg.text)
@@ -164,9 +167,35 @@ def classify(m: Deciding) -> Decision | None:
     m.row.language = result.language
     m.row.labels = [str(label) for label in result.labels]
     m.row.scores = result.scores
-    if result.is_request:
+    return None
+
+
+def follow_up(m: Deciding) -> Decision | None:
+    """ "On 27 January I asked for … and have had no reply": the request it chases, not a new
+    one. It joins the open case it names or its sender's open case (see follow_ups.py); a
+    question about the process with no open case goes to a person."""
+    assert m.result is not None, "follow_up runs after classify"
+    routed = route_follow_up(
+        m.session,
+        m.result,
+        sender=m.msg.sender_email,
+        text=m.msg.new_text,
+        inbound_id=m.row.id,
+        received_at=m.row.received_at,
+        now=m.now,
+    )
+    if routed is None:
         return None
-    if result.needs_review or m.row.truncated:
+    return Decision(routed.disposition, routed.reason, routed.case)
+
+
+def not_a_request(m: Deciding) -> Decision | None:
+    """No right exercised: not a request, or, when the model was unsure (or the mail was cut
+    at the size limit), a person decides."""
+    assert m.result is not None, "not_a_request runs after classify"
+    if m.result.is_request:
+        return None
+    if m.result.needs_review or m.row.truncated:
         return Decision(Disposition.NEEDS_REVIEW, "uncertain classification")
     return Decision(Disposition.NOT_REQUEST, m.loop_reason or NOT_A_REQUEST)
 
@@ -189,6 +218,9 @@ def open_case(m: Deciding) -> Decision | None:
         request_subject=m.msg.subject,
         inbound_id=m.row.id,
     )
+    # What the card must flag: a follow-up of a request we have no record of (its claimed
+    # date may have started the clock), or rights the model was unsure of.
+    note_classification(m.session, m.case, m.result, inbound_id=m.row.id, now=m.now)
     if m.loop_reason is None:
         return None
     # A web form's no-reply mail or a list post can still carry a real request: the
@@ -249,6 +281,8 @@ STEPS: tuple[Step, ...] = (
     automatic,
     threaded_reply,
     classify,
+    follow_up,
+    not_a_request,
     open_case,
     acknowledge,
 )

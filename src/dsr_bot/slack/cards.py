@@ -200,6 +200,39 @@ def checklist_blocks(case: Case, checklist: Sequence[tuple[ChecklistEntry, bool]
     return blocks
 
 
+def candidates_text(scores: dict[str, float] | None, limit: int = 3, floor: float = 0.2) -> str:
+    """The most likely rights, best first: "Erasure (Art. 17) 53%, Restriction (Art. 18) 41%"."""
+    ranked = sorted(
+        ((v, k) for k, v in (scores or {}).items() if isinstance(v, int | float) and v >= floor),
+        reverse=True,
+    )[:limit]
+    return ", ".join(f"{TYPE_LABELS.get(k, escape(k))} {v:.0%}" for v, k in ranked)
+
+
+def classification_notes(events: Sequence[Event]) -> list[str]:
+    """Flags the classifier left on a case (issue 12), as card lines: a follow-up of a
+    request we have no record of, with the date it claims (the Art. 12(3) clock may have
+    started then), and a classification near its threshold, with the candidate rights."""
+    notes = []
+    for event in events:
+        d = event.detail or {}
+        if event.action == "follow_up_unrecorded":
+            claimed = d.get("claimed_date") or escape(str(d.get("claimed_text") or "no date given"))
+            notes.append(
+                ":warning: *Follow-up of a request we have no record of.* The requester says "
+                f"they wrote on *{claimed}*; the one-month clock (Art. 12(3)) may have "
+                "started then."
+            )
+        elif event.action == "classification_unsure":
+            scores = d.get("scores") or {}
+            notes.append(
+                ":grey_question: *Unsure which rights.* Candidates: "
+                + (candidates_text(scores, floor=0.0) or "none")
+                + ". Check the types."
+            )
+    return notes
+
+
 def case_card(
     case: Case,
     *,
@@ -207,11 +240,14 @@ def case_card(
     excerpt: str | None,
     with_actions: bool = True,
     checklist: Sequence[tuple[ChecklistEntry, bool]] = (),
+    notes: Sequence[str] = (),
 ) -> list[Block]:
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"{case.ref} · {case.status.replace('_', ' ')}", 150)},
         {"type": "section", "fields": case_fields(case, today)},
     ]
+    for note in notes:
+        blocks.append({"type": "section", "text": mrkdwn(note)})
     if excerpt:
         blocks.append({"type": "section", "text": plain(excerpt)})
     if with_actions:
@@ -244,6 +280,9 @@ def triage_card(
             "text": mrkdwn(f":mag: *Is this a request?* From {sender}: _{subject}_ ({why})"),
         }
     ]
+    candidates = candidates_text(inbound.scores) if not inbound.labels else ""
+    if candidates:
+        blocks.append({"type": "context", "elements": [mrkdwn(f"Candidates: {candidates}")]})
     if excerpt:
         blocks.append({"type": "context", "elements": [plain(excerpt, 2000)]})
     if decided:
@@ -291,6 +330,8 @@ def timeline_text(event: Event) -> str | None:
         "rejected": f"Rejected by {who} ({d.get('reason')}); refusal queued (Art. 12(4)).",
         "closed": f"Closed by {who}.",
         "requester_replied": "The requester wrote again.",
+        "follow_up_received": "The requester sent a follow-up"
+        + (f" about a request of {d['claimed_date']}." if d.get("claimed_date") else "."),
     }
     return lines.get(event.action)
 

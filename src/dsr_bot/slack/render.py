@@ -78,10 +78,20 @@ def case_card_args(
     if checklist is not None:
         ticked = ticked_sources(session, case.id)
         items = [(e, e.source in ticked) for e in checklist(case.types)]
+    flags = session.execute(
+        sa.select(Event)
+        .where(Event.case_id == case.id)
+        .where(Event.action.in_(["follow_up_unrecorded", "classification_unsure"]))
+        .order_by(Event.id)
+    ).scalars()
     return {
         "text": cards.case_card_text(case),
         "blocks": cards.case_card(
-            case, today=now.astimezone(tz).date(), excerpt=excerpt, checklist=items
+            case,
+            today=now.astimezone(tz).date(),
+            excerpt=excerpt,
+            checklist=items,
+            notes=cards.classification_notes(list(flags)),
         ),
     }
 
