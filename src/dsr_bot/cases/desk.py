@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import service
 from dsr_bot.cases.fulfiller import Fulfiller
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, RuleViolation
 from dsr_bot.cases.ports import LetterPort
+from dsr_bot.store import repositories
 from dsr_bot.store.tables import Case, Event, InboundMessage, StaffAction
 from dsr_bot.store.upsert import insert_ignore
 
@@ -120,7 +120,7 @@ class DeskBase:
                     # Lock the case before the click's key row goes in: that row's foreign key
                     # takes a KEY SHARE lock on the case, and two clicks that each hold one and
                     # then ask for FOR UPDATE deadlock each other on PostgreSQL.
-                    session.execute(sa.select(Case.id).where(Case.id == case_id).with_for_update())
+                    repositories.lock_case(session, case_id)
                 if key is not None and not _claim(session, key, staff, action, case_id, now):
                     yield None
                     return

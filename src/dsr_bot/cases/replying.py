@@ -15,7 +15,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot.cases import service
@@ -23,7 +22,8 @@ from dsr_bot.cases.desk import Done, Staff
 from dsr_bot.cases.fulfiller import ChecklistEntry, Fulfilled, Prepared
 from dsr_bot.cases.model import CaseStatus, IdentityStatus, RuleViolation
 from dsr_bot.cases.triage import TriageDesk
-from dsr_bot.store.tables import Case, Event
+from dsr_bot.store import repositories
+from dsr_bot.store.tables import Case
 
 TICKED, UNTICKED = "checklist_ticked", "checklist_unticked"
 
@@ -78,14 +78,9 @@ def text_digest(subject: str, text: str) -> str:
 def ticked_sources(session: Session, case_id: int) -> set[str]:
     """The checklist's ticked systems: the latest tick or untick per system wins."""
     ticked: set[str] = set()
-    rows = session.execute(
-        sa.select(Event.action, Event.detail)
-        .where(Event.case_id == case_id, Event.action.in_([TICKED, UNTICKED]))
-        .order_by(Event.id)
-    )
-    for action, detail in rows:
-        source = str((detail or {}).get("source", ""))
-        (ticked.add if action == TICKED else ticked.discard)(source)
+    for event in repositories.events_of(session, actions=(TICKED, UNTICKED), case_id=case_id):
+        source = str((event.detail or {}).get("source", ""))
+        (ticked.add if event.action == TICKED else ticked.discard)(source)
     return ticked
 
 

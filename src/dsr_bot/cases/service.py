@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot.cases import deadlines
@@ -25,6 +24,7 @@ from dsr_bot.cases.model import (
     check_transition,
     format_ref,
 )
+from dsr_bot.store import repositories
 from dsr_bot.store.tables import Case, CaseCounter, Event
 from dsr_bot.store.upsert import insert_ignore
 
@@ -76,9 +76,7 @@ def record_event(
 def allocate_ref(session: Session, year: int) -> str:
     """Next `DSR-YYYY-NNNN`; the counter row is locked, so two instances never share one."""
     insert_ignore(session, CaseCounter, {"year": year, "last_number": 0})
-    counter = session.execute(
-        sa.select(CaseCounter).where(CaseCounter.year == year).with_for_update()
-    ).scalar_one()
+    counter = repositories.locked_counter(session, year)
     counter.last_number += 1
     session.flush()
     return format_ref(year, counter.last_number)
@@ -159,7 +157,7 @@ def attach_reply(
 
 
 def get_case(session: Session, ref: str) -> Case:
-    case = session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
+    case = repositories.case_by_ref(session, ref)
     if case is None:
         raise RuleViolation(f"No case {ref}.")
     return case

@@ -7,13 +7,13 @@ same message cannot be decided twice.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot.cases import service
 from dsr_bot.cases.desk import DeskBase, Done, Staff
 from dsr_bot.cases.model import Disposition, RequestType, RuleViolation
-from dsr_bot.store.tables import Event, InboundMessage
+from dsr_bot.store import repositories
+from dsr_bot.store.tables import InboundMessage
 
 TRIAGE_DECISIONS = ("triage_opened", "triage_dismissed")
 
@@ -23,11 +23,8 @@ class TriageDesk(DeskBase):
         inbound = session.get(InboundMessage, inbound_id, with_for_update=True)
         if inbound is None:
             raise RuleViolation("That message no longer exists.")
-        decided = session.execute(
-            sa.select(Event.action, Event.actor)
-            .where(Event.inbound_id == inbound_id, Event.action.in_(TRIAGE_DECISIONS))
-            .limit(1)
-        ).first()
+        earlier = repositories.events_of(session, actions=TRIAGE_DECISIONS, inbound_id=inbound_id)
+        decided = earlier[0] if earlier else None
         if decided is not None or inbound.case_id is not None:
             who = f" by {decided.actor}" if decided is not None else ""
             raise RuleViolation(f"This message was already handled{who}.")

@@ -14,12 +14,40 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
+from dsr_bot.store.tables import Case, CaseCounter, Event, InboundMessage, Outbound
 
 
 # -- cases ----------------------------------------------------------------------------------
 def case_by_ref(session: Session, ref: str) -> Case | None:
     return session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one_or_none()
+
+
+def lock_case(session: Session, case_id: int) -> None:
+    """Hold the case's row for this transaction (SELECT … FOR UPDATE)."""
+    session.execute(sa.select(Case.id).where(Case.id == case_id).with_for_update())
+
+
+def locked_counter(session: Session, year: int) -> CaseCounter:
+    """The reference counter for `year`, locked for this transaction (it must exist)."""
+    return session.execute(
+        sa.select(CaseCounter).where(CaseCounter.year == year).with_for_update()
+    ).scalar_one()
+
+
+def events_of(
+    session: Session,
+    *,
+    actions: Iterable[str],
+    case_id: int | None = None,
+    inbound_id: int | None = None,
+) -> list[Event]:
+    """Audit events with these actions for a case or an inbound message, oldest first."""
+    query = sa.select(Event).where(Event.action.in_(list(actions)))
+    if case_id is not None:
+        query = query.where(Event.case_id == case_id)
+    if inbound_id is not None:
+        query = query.where(Event.inbound_id == inbound_id)
+    return list(session.execute(query.order_by(Event.id)).scalars())
 
 
 def all_cases(session: Session) -> list[Case]:
