@@ -26,7 +26,8 @@ t = time.perf_counter()
 msg = parse_message(raw)
 took = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"bytes": len(raw), "seconds": round(took, 3), "extra_mb": round((peak - base) / 1024, 1),
+extra = round((peak - base) / 1024, 1)
+print(json.dumps({"bytes": len(raw), "seconds": round(took, 3), "extra_mb": extra,
                   "ok": msg.ok, "warnings": list(msg.warnings)[:3]}))
 """
 

@@ -11,7 +11,7 @@ HEAD = (
     b"Subject: Radera mina uppgifter\r\nDate: Mon, 3 Mar 2025 10:00:00 +0100\r\n"
     b"Message-ID: <hostile-%d@example.se>\r\nMIME-Version: 1.0\r\n"
 )
-BODY = "Hej, jag vill att ni raderar alla mina personuppgifter enligt artikel 17.\r\n".encode()
+BODY = b"Hej, jag vill att ni raderar alla mina personuppgifter enligt artikel 17.\r\n"
 
 
 def rfc2047_bomb(size: int = 1_000_000) -> bytes:
