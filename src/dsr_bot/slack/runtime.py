@@ -230,7 +230,12 @@ def attach_slack(app: App, *, retry_backoff: float = 0.5) -> SlackRuntime | None
         # No auth.test at start-up: if Slack is down, `run` must start anyway.
         token_verification_enabled=False,
         process_before_response=False,
+        # Bolt copies its base logger's level onto every `slack_bolt.<Class>` logger; without
+        # one it copies the root level (INFO), and logs a bad-signature request with its
+        # whole body (issue 13). The base logger is held at WARNING by logs.configure.
+        logger=logging.getLogger("slack_bolt"),
     )
+    logs.pin_library_levels(logging.getLogger("slack_bolt").getEffectiveLevel())
     runtime_ref: list[SlackRuntime] = []
     handlers = SlackHandlers(
         desk=desk,
