@@ -84,6 +84,8 @@ def drop_body(text: str) -> str:
     """Cut a "body:" payload (Bolt: "... body: {...}", "request body: ...") from a message."""
     found = text.lower().find(_BODY_MARK)
     return text if found == -1 else text[: found + len(_BODY_MARK)] + " <dropped>"
+
+
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 _STANDARD = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
@@ -214,9 +216,7 @@ def configure(settings: Settings | None, *, verbose: bool = False) -> None:
         handler.setFormatter(HumanFormatter(redact))
     library_level = max(logging.getLevelName(level), logging.WARNING)
     floor = logging.DEBUG if verbose else library_level
-    handler.addFilter(
-        RedactingFilter(secrets_of(settings) if settings is not None else [], floor)
-    )
+    handler.addFilter(RedactingFilter(secrets_of(settings) if settings is not None else [], floor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
-from dsr_bot import outbox
+from dsr_bot import logs, outbox
 from dsr_bot.app import App
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.letters import Letters
