@@ -85,6 +85,7 @@ def build_app(
         from_name=controller.name,
         own_addresses=settings.own_address_set(),
         ack_limit_per_sender_per_day=settings.ack_limit_per_sender_per_day,
+        ack_limit_per_hour=settings.ack_limit_per_hour,
     )
     intake = Intake(
         factory,

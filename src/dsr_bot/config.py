@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Extra addresses that are "us" (aliases); mail from them is never acknowledged.
     own_addresses: list[str] = Field(default_factory=list)
     ack_limit_per_sender_per_day: int = Field(default=3, ge=0)
+    # All automatic acknowledgements in any hour; beyond it cases open without one and
+    # Slack is told (issue 13: a forged-From storm must not make us a mail cannon).
+    ack_limit_per_hour: int = Field(default=60, ge=0)
     # Instead of SMTP, write outgoing mail as .eml files here (demo, dry runs).
     mail_outbox_dir: Path | None = None
 

@@ -15,7 +15,7 @@ the whole decision (case, deadline, acknowledgement) was rolled back. Here:
   parts and domains allowed, single-label domains (`anna@localhost`) allowed, since a case
   must be opened for any real sender (Art. 12(2) GDPR: facilitate the exercise of rights).
 - `reply_address` is compose's rule, stricter, with a reason staff can act on.
-- `limit_key` is the per-sender counting key: case-folded, RFC 5233 `+tag` removed.
+- `limit_key` is the per-sender counting key: lower-cased, RFC 5233 `+tag` removed.
 """
 
 from __future__ import annotations
@@ -70,10 +70,10 @@ def limit_key(addr: str) -> str:
     """The key per-sender limits count on: `Name+7@X.se` and `name@x.se` are one sender."""
     local, _, domain = addr.strip().rpartition("@")
     if not local:
-        return addr.strip().casefold()
+        return addr.strip().lower()
     if not local.startswith('"'):
         local = local.split("+", 1)[0]
-    return f"{local.casefold()}@{domain.casefold()}"
+    return f"{local.lower()}@{domain.lower()}"
 
 
 def ascii_domain(domain: str) -> str:

@@ -61,6 +61,7 @@ __all__ = [
     "Attachment",
     "ParsedMessage",
     "parse_message",
+    "sniff_identity",
     "structure_limit",
 ]
 
@@ -369,3 +370,37 @@ def _parse(raw: bytes) -> ParsedMessage:
         warnings=tuple(dict.fromkeys(warnings + body.warnings))[:50],
         ok=limit is None and bool(found.keys() & {"from", "to", "subject", "date", "message-id"}),
     )
+
+
+def sniff_identity(raw: bytes) -> tuple[str | None, str | None, str | None, str]:
+    """(Message-ID, sender, sender name, subject) read by hand from the header block alone.
+
+    For rows parked without a parse (a message that crashed or blew the budget before, issue
+    13): staff must still see what it is. Bounded like the parser: the first
+    `MAX_HEADER_BYTES` only, each value cut to `MAX_RAW_HEADER`. Never raises.
+    """
+    try:
+        head = bytes(raw[:MAX_HEADER_BYTES])
+        ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i != -1]
+        head = head[: min(ends)] if ends else head
+        found: dict[str, str] = {}
+        name = ""
+        for line in head.decode("utf-8", "surrogateescape").splitlines():
+            if line[:1] in (" ", "\t"):
+                if name and len(found[name]) < MAX_RAW_HEADER:
+                    found[name] += line
+                continue
+            key, sep, value = line.partition(":")
+            key = key.strip().lower()
+            name = key if sep and key in ("from", "subject", "message-id") else ""
+            if name and name not in found:
+                found[name] = value
+            elif name:
+                name = ""  # only the first of each
+        values = {k: header_text(v[:MAX_RAW_HEADER]) for k, v in found.items()}
+        warnings: list[str] = []
+        sender, sender_name = _mailbox(values.get("from", ""), warnings, "From")
+        subject = one_line(decode_words(values.get("subject", ""), warnings))[:998]
+        return _first_id(values.get("message-id", "")), sender, sender_name, subject
+    except Exception:  # a bug here must not cost the row its place in the review list
+        return None, None, None, ""

@@ -10,7 +10,10 @@ line), so every header value is cleaned before it reaches the `email` package:
   (CVE-2024-6923), so `=?utf-8?q?x=0D=0ABcc:_y?=` would inject a header even though it holds
   no control character;
 - addresses must be one plain RFC 5322 addr-spec (dot-atom local part, host name domain,
-  IDN domains converted to A-labels); anything else is a `ValueError`, not a guess.
+  IDN domains converted to A-labels); anything else is a `ValueError`, not a guess. The rule
+  is mail/address.py's `reply_address`, the same module parse and store use (issue 13). A
+  UTF-8 local part (RFC 6531) is allowed: the message is then built for SMTPUTF8
+  (RFC 6532 headers) and the transport refuses it where the relay does not offer it.
 
 After building, the serialised header block is parsed back and compared with the headers we
 set: a defect in any of the above fails loudly here instead of reaching an MTA.
@@ -28,10 +31,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from dsr_bot.mail.address import ascii_domain, reply_address
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LOCAL_PART = re.compile(rf"^{_ATEXT}(?:\.{_ATEXT})*$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _MSG_ID = re.compile(r"^<[^\s<>@\"\\]+@[^\s<>@\"\\]+>$")
 _KEYWORD = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 _MIME_TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
@@ -53,30 +55,26 @@ def header_text(value: str) -> str:
 
 def _domain(domain: str) -> str:
     try:
-        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii")
-    except UnicodeError:
+        return ascii_domain(domain)
+    except ValueError:
         raise ValueError(f"not a valid mail domain: {domain!r}") from None
-    labels = ascii_domain.split(".")
-    if len(ascii_domain) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
-        raise ValueError(f"not a valid mail domain: {domain!r}")
-    return ascii_domain.lower()
 
 
 def addr_spec(address: str) -> str:
-    """The address as one ASCII addr-spec, or ValueError (lists, names, quotes, controls)."""
-    if (
-        address != address.strip()
-        or _CONTROL.search(address)
-        or address.count("@") != 1
-        or "=?" in address  # an encoded-word opener; see the module docstring
-    ):
+    """The address as one addr-spec (A-label domain), or ValueError (lists, names, quotes,
+    controls, single-label domains). The local part may be UTF-8: see `needs_smtputf8`."""
+    if address != address.strip() or address.count("@") != 1:
         raise ValueError(f"not a single e-mail address: {address!r}")
-    local, domain = address.split("@")
-    # Quoted local parts and SMTPUTF8 mailboxes are valid somewhere but rare in practice and
-    # a favourite of injection tricks; refusing them costs less than getting them wrong.
-    if len(local) > 64 or not _LOCAL_PART.match(local):
-        raise ValueError(f"not a single e-mail address: {address!r}")
-    return f"{local}@{_domain(domain)}"
+    try:
+        local, domain, _ = reply_address(address)
+    except ValueError:
+        raise ValueError(f"not a single e-mail address: {address!r}") from None
+    return f"{local}@{domain}"
+
+
+def needs_smtputf8(address: str) -> bool:
+    """True when mail to `address` can only travel with SMTPUTF8 (RFC 6531)."""
+    return reply_address(address)[2]
 
 
 def _mailbox(address: str, name: str | None) -> Address:
@@ -143,7 +141,8 @@ def compose_reply(
     is appended. `attachments` are (file name, content type, bytes). `auto_submitted` is the
     RFC 3834 keyword (`auto-replied` for answers generated for a message) or None.
     """
-    msg = EmailMessage(policy=POLICY)
+    # RFC 6532: a UTF-8 mailbox is written as UTF-8 in the header, not as an encoded-word.
+    msg = EmailMessage(policy=email_policy.SMTPUTF8 if needs_smtputf8(to_addr) else POLICY)
     own_id = _msg_id(message_id)
     if own_id is None:
         raise ValueError(f"not a valid Message-ID: {message_id!r}")
