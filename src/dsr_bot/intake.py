@@ -140,7 +140,24 @@ class Intake:
         UIDs stored before are skipped (re-fetching is harmless). `then` runs in the same
         transaction — the watcher advances `last_uid` there, so the high-water mark can never
         pass a message that is not stored.
+
+        Another instance (a `run --once` beside the service) may store the same UIDs at the
+        same moment; the unique key then refuses ours, and a second try skips what it stored:
+        "someone else stored it" is success, not an error (issue 13).
         """
+        try:
+            return self._store_batch(mailbox, uidvalidity, messages, then)
+        except sa.exc.IntegrityError:
+            log.info("stored concurrently by another instance; retrying the batch")
+            return self._store_batch(mailbox, uidvalidity, messages, then)
+
+    def _store_batch(
+        self,
+        mailbox: str,
+        uidvalidity: int,
+        messages: Sequence[RawMessage],
+        then: Callable[[Session], None] | None,
+    ) -> list[int]:
         with self._factory() as session, session.begin():
             uids = [m.uid for m in messages]
             known = set(

@@ -207,11 +207,14 @@ def case_card(
     excerpt: str | None,
     with_actions: bool = True,
     checklist: Sequence[tuple[ChecklistEntry, bool]] = (),
+    ack_note: str | None = None,
 ) -> list[Block]:
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"{case.ref} · {case.status.replace('_', ' ')}", 150)},
         {"type": "section", "fields": case_fields(case, today)},
     ]
+    if ack_note:
+        blocks.append({"type": "context", "elements": [plain(ack_note, 300)]})
     if excerpt:
         blocks.append({"type": "section", "text": plain(excerpt)})
     if with_actions:
