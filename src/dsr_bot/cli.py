@@ -142,6 +142,9 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
     settings.resolved_controller()
     setup_logging(settings, verbose)
 
+    from dsr_bot.limits import apply_memory_limit
+
+    apply_memory_limit(settings)
     from dsr_bot.app import build_app
     from dsr_bot.slack.runtime import attach_slack
     from dsr_bot.watch import MailboxWatcher

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     classifier_threshold: float = Field(default=0.5, gt=0, lt=1)
     classifier_review_low: float = Field(default=0.2, ge=0, lt=1)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Address-space ceiling of `dsr-bot run` in MiB (RLIMIT_AS; 0 leaves it to the system).
+    # The running bot maps about 1.3 GB (spaCy, threads); 4 GiB leaves the parser's budget
+    # many times over, and a blow-up ends as MemoryError, not as an OOM kill (issue 13).
+    memory_limit_mb: int = Field(default=4096, ge=0)
 
     # A failing send is retried (backoff capped at an hour) until it is this old; then it is
     # "dead": /readyz fails and `dsr-bot outbox retry` brings it back. Age, not attempt
