@@ -21,8 +21,10 @@ TIME_CAP_SECONDS = 600  # a hang, not a slow machine: CI cost is about 2 minutes
 
 def test_fuzz_parse_and_pipeline() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz.run", "--parse", "20000", "--pipeline", "1000"]
-        + ["--seed", "13", "--memory-mb", "3072"],
+        [
+            *(sys.executable, "-m", "tests.fuzz.run", "--parse", "20000"),
+            *("--pipeline", "1000", "--seed", "13", "--memory-mb", "3072"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
