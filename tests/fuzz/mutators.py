@@ -10,7 +10,7 @@ shapes are in `hostile.py`.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 Mutator = Callable[[bytes, random.Random], bytes]
@@ -191,15 +191,14 @@ MUTATORS: tuple[Mutator, ...] = (
 _SEEDS = seeds()
 
 
-def mutated(seed: int, count: int) -> list[bytes]:
-    """`count` messages, each one to three mutations of a seed message, reproducibly."""
+def mutated(seed: int, count: int) -> Iterator[bytes]:
+    """`count` messages, each one to three mutations of a seed message, reproducibly
+    (generated one at a time, so the run's memory is one message, not all of them)."""
     rng = random.Random(seed)
-    out = []
     for _ in range(count):
         msg = rng.choice(_SEEDS)
         for _ in range(rng.randint(1, 3)):
             msg = rng.choice(MUTATORS)(msg, rng)
             if len(msg) > 2_000_000:
                 msg = msg[:2_000_000]
-        out.append(msg)
-    return out
+        yield msg

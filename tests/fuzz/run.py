@@ -15,19 +15,21 @@ import resource
 import tempfile
 import time
 import traceback
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 SLOW_SECONDS = 1.0
 
 
-def fuzz_parse(messages: list[bytes]) -> dict[str, object]:
+def fuzz_parse(messages: Iterable[bytes]) -> dict[str, object]:
     from dsr_bot.mail.parse import parse_message
 
     exceptions: list[str] = []
-    slow = 0
+    slow = calls = 0
     slowest = 0.0
     for raw in messages:
+        calls += 1
         started = time.perf_counter()
         try:
             parsed = parse_message(raw)
@@ -40,7 +42,7 @@ def fuzz_parse(messages: list[bytes]) -> dict[str, object]:
         slow += took > SLOW_SECONDS
         slowest = max(slowest, took)
     return {
-        "calls": len(messages),
+        "calls": calls,
         "exceptions": len(exceptions),
         "first_exceptions": exceptions[:3],
         "over_1s": slow,
@@ -119,7 +121,8 @@ def main() -> None:
     report: dict[str, object] = {"seed": args.seed, "memory_cap_mb": args.memory_mb}
     report["parse"] = fuzz_parse(mutated(args.seed, args.parse))
     with tempfile.TemporaryDirectory() as tmp:
-        report["pipeline"] = fuzz_pipeline(mutated(args.seed + 1, args.pipeline), Path(tmp))
+        pipeline = list(mutated(args.seed + 1, args.pipeline))
+        report["pipeline"] = fuzz_pipeline(pipeline, Path(tmp))
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(report))
