@@ -48,6 +48,9 @@ _QUOTED_LOCAL_REVERSED = re.compile(r'"(?:[^"\\\n]|"\\){0,64}"')
 BODY_LOGGERS = ("slack_bolt", "slack_sdk", "urllib3")
 _NOISY = ("imapclient", *BODY_LOGGERS, "apscheduler")
 _BODY_MARK = "body:"
+# Each "@" costs a few microseconds of Python; past this many the rest of the line is masked
+# whole, so a line of a million "a@" costs milliseconds, not seconds.
+MAX_ADDRESSES_PER_LINE = 1_000
 
 
 def redact_emails(text: str) -> str:
@@ -55,7 +58,13 @@ def redact_emails(text: str) -> str:
     out: list[str] = []
     done = 0  # text[:done] is already in `out`
     at = text.find("@")
+    seen = 0
     while at != -1:
+        seen += 1
+        if seen > MAX_ADDRESSES_PER_LINE:  # no real line has this many: mask the rest whole
+            out.append(text[done : max(done, at - 66)])
+            out.append("<redacted>")
+            return "".join(out)
         window = text[max(done, at - 66) : at][::-1]
         local = _QUOTED_LOCAL_REVERSED.match(window) or _LOCAL_REVERSED.match(window)
         domain = _DOMAIN.match(text, at + 1, min(len(text), at + 256))
