@@ -38,6 +38,12 @@ _MSG_ID = re.compile(r"^<[^\s<>@\"\\]+@[^\s<>@\"\\]+>$")
 _KEYWORD = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 _MIME_TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
 _CONTENT_TYPE = re.compile(rf"^{_MIME_TOKEN}/{_MIME_TOKEN}$")
+# RFC 5322 2.1.1: a line is at most 998 octets, and the email package cannot fold a word
+# without spaces (issue 13 found a To: line of 999). Display names and subjects are clipped
+# so that no header can reach it; `_verify_headers` checks the result anyway.
+MAX_DISPLAY_NAME_CHARS = 200
+MAX_SUBJECT_CHARS = 500
+MAX_LINE_OCTETS = 998
 # RFC 5322 3.6.4 leaves trimming References to us; keep the thread's root and the newest
 # ones, as news and mail clients do, so long threads stay under any server's header limit.
 MAX_REFERENCES = 20
@@ -80,7 +86,8 @@ def needs_smtputf8(address: str) -> bool:
 def _mailbox(address: str, name: str | None) -> Address:
     spec = addr_spec(address)
     local, domain = spec.split("@")
-    return Address(display_name=header_text(name or ""), username=local, domain=domain)
+    display = header_text(name or "")[:MAX_DISPLAY_NAME_CHARS].rstrip()
+    return Address(display_name=display, username=local, domain=domain)
 
 
 def _msg_id(value: str) -> str | None:
@@ -149,7 +156,7 @@ def compose_reply(
     expected = ["From", "To", "Subject", "Date", "Message-ID"]
     msg["From"] = _mailbox(from_addr, from_name)
     msg["To"] = _mailbox(to_addr, to_name)
-    msg["Subject"] = header_text(subject)
+    msg["Subject"] = header_text(subject)[:MAX_SUBJECT_CHARS].rstrip()
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = own_id
     parent = _msg_id(in_reply_to) if in_reply_to else None
@@ -186,6 +193,8 @@ def compose_reply(
 def _verify_headers(msg: EmailMessage, expected: list[str]) -> None:
     """Parse our own serialised headers back: exactly the headers we set, nothing more."""
     head = msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    if any(len(line) > MAX_LINE_OCTETS for line in head.split(b"\r\n")):
+        raise ValueError("refusing to send: a header line is over 998 octets (RFC 5322 2.1.1)")
     names = [n.lower() for n in message_from_bytes(head, policy=email_policy.default)]
     allowed = {n.lower() for n in expected} | {"mime-version", "content-type"}
     extra = [n for n in names if n not in allowed]
