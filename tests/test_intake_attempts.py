@@ -18,7 +18,7 @@ from dsr_bot.store import db
 from dsr_bot.store.tables import InboundMessage, Outbound
 from tests.fixtures.bot import CONTROLLER, MAIL_FROM
 from tests.fixtures.smtp import SmtpSink
-from tests.test_intake_e2e import EN_ACCESS, SV_ERASURE
+from tests.test_intake_e2e import EN_ACCESS, LATIN1, SV_ERASURE
 
 
 def make_app(database_url: str, tmp_path: Path, **extra: object) -> App:
@@ -124,3 +124,71 @@ def test_an_ack_stuck_in_sending_after_a_crash_is_sent_by_the_next_run(
         live.communicate("\n", timeout=10)
     assert outbox.holder_dead(ack.claimed_by)  # and once it has exited, it is taken back
     assert outbox.Outbox(app.factory, transports, clock=app.clock).drain().sent == 1
+
+
+def test_an_unparseable_message_keeps_its_identity(database_url: str, tmp_path: Path) -> None:
+    app = make_app(database_url, tmp_path)
+    raw = (
+        b"From: Anna <anna@x.se>\r\nSubject: Radera mina uppgifter\r\nMessage-ID: <u1@x.se>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        + b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n' % n for n in range(150))
+        + b"\r\n"
+        + b"".join(b"--b%d\r\nContent-Type: multipart/mixed\r\n\r\n" % n for n in range(150))
+    )
+    inbound = app.intake.store_raw(
+        mailbox="t", uidvalidity=1, uid=1, raw=raw, received_at=datetime.now(UTC)
+    )
+    [outcome] = app.intake.process_batch([inbound])
+    assert outcome.disposition.value == "needs_review"
+    with app.factory() as session:
+        row = session.get_one(InboundMessage, inbound)
+        assert (row.message_id, row.sender, row.subject) == (
+            "<u1@x.se>",
+            "anna@x.se",
+            "Radera mina uppgifter",
+        )
+
+
+def test_hourly_cap_is_counted_and_told_to_slack_once(database_url: str, tmp_path: Path) -> None:
+    from dsr_bot import metrics
+    from dsr_bot.slack.listener import SlackNotifier
+
+    app = make_app(database_url, tmp_path, ack_limit_per_hour=1)
+    app.intake.listeners.append(SlackNotifier("C0PRIVACY"))
+    before = metrics.ACKNOWLEDGEMENTS_CAPPED._value.get()
+    now = datetime.now(UTC)
+    ids = [
+        app.intake.store_raw(mailbox="t", uidvalidity=1, uid=n, raw=raw, received_at=now)
+        for n, raw in enumerate((SV_ERASURE, EN_ACCESS, LATIN1), 1)
+    ]
+    outcomes = app.intake.process_batch(ids)
+    assert [o.acknowledged for o in outcomes] == [True, False, False]
+    assert metrics.ACKNOWLEDGEMENTS_CAPPED._value.get() - before == 2
+    with app.factory() as session:
+        notices = session.scalars(sa.select(Outbound).where(Outbound.purpose == "notice")).all()
+        assert len(notices) == 1 and "acknowledgements" in notices[0].payload["args"]["text"]
+
+
+def test_the_card_says_why_no_acknowledgement_went(database_url: str, tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    from dsr_bot.slack.render import case_card_args
+    from dsr_bot.store.tables import Case
+
+    app = make_app(database_url, tmp_path)
+    raw = SV_ERASURE.replace(b"karin.lind@example.se", b"karin@localhost")
+    inbound = app.intake.store_raw(
+        mailbox="t", uidvalidity=1, uid=1, raw=raw, received_at=datetime.now(UTC)
+    )
+    [outcome] = app.intake.process_batch([inbound])
+    assert outcome.disposition.value == "case" and not outcome.acknowledged
+    with app.factory() as session:
+        case = session.scalars(sa.select(Case)).one()
+        args = case_card_args(
+            session,
+            case,
+            now=datetime.now(UTC),
+            tz=ZoneInfo("Europe/Stockholm"),
+            excerpt_mode="none",
+        )
+    assert "Not acknowledged: no valid reply address" in str(args["blocks"])

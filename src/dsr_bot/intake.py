@@ -384,6 +384,12 @@ class Intake:
                 case,
             )
         if not msg.ok:
+            # Parked, but never anonymous: what the header block says, read by hand.
+            message_id, sender, sender_name, subject = sniff_identity(row.raw or b"")
+            row.message_id = row.message_id or message_id
+            row.sender = row.sender or sender
+            row.sender_name = row.sender_name or sender_name
+            row.subject = row.subject or subject
             return finish(
                 Disposition.NEEDS_REVIEW, "unparseable: " + "; ".join(msg.warnings)[:500], None
             )
