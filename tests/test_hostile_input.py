@@ -206,3 +206,41 @@ def test_run_once_beside_the_service(mailbox, smtp_sink: SmtpSink, bot: Bot) -> 
     assert len({r["case_ref"] for r in rows}) == total
     ids = [r.message["Message-ID"] for r in smtp_sink.received]
     assert len(ids) == len(set(ids)) == total, "an acknowledgement was sent twice"
+
+
+def test_mail_over_max_message_bytes_goes_to_review(mailbox, smtp_sink: SmtpSink, bot: Bot) -> None:
+    big = raw_mail("anna@example.se", "Radera mina uppgifter", ERASURE + "\r\n" + "x" * 20_000, 1)
+    mailbox.append(big)
+    bot.cli("run", "--once", max_message_bytes=4096)
+    [row] = bot.json("messages", "list")
+    assert row["disposition"] == "needs_review" and "DSR_BOT_MAX_MESSAGE_BYTES" in row["reason"]
+    assert row["sender"] == "anna@example.se" and row["case_ref"] is None
+    assert smtp_sink.received == []
+
+
+def test_memory_ceiling_turns_a_blow_up_into_memory_error(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from dsr_bot.config import load_settings\n"
+        "from dsr_bot.limits import apply_memory_limit\n"
+        "s = load_settings(None, database_url='sqlite://', memory_limit_mb=1024)\n"
+        "assert apply_memory_limit(s) == 1024 * 1024 * 1024\n"
+        "try:\n    bytearray(2 * 1024 ** 3)\nexcept MemoryError:\n    print('MemoryError')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "MemoryError", out.stderr[-2000:]
+
+
+def test_every_deployment_file_sets_a_memory_ceiling() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    deploy = Path(__file__).resolve().parent.parent / "deploy"
+    unit = (deploy / "dsr-bot.service").read_text()
+    assert "\nLimitAS=4G\n" in unit and "\nMemoryMax=" in unit
+    compose = yaml.safe_load((deploy / "compose.yaml").read_text())
+    bot = compose["services"]["bot"]
+    assert bot["mem_limit"] and bot["environment"]["DSR_BOT_MEMORY_LIMIT_MB"] == "4096"
