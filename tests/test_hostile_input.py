@@ -234,13 +234,9 @@ def test_memory_ceiling_turns_a_blow_up_into_memory_error(tmp_path) -> None:
 
 
 def test_every_deployment_file_sets_a_memory_ceiling() -> None:
-    from pathlib import Path
+    from tests.test_deploy_files import DEPLOY, compose
 
-    import yaml
-
-    deploy = Path(__file__).resolve().parent.parent / "deploy"
-    unit = (deploy / "dsr-bot.service").read_text()
+    unit = (DEPLOY / "dsr-bot.service").read_text()
     assert "\nLimitAS=4G\n" in unit and "\nMemoryMax=" in unit
-    compose = yaml.safe_load((deploy / "compose.yaml").read_text())
-    bot = compose["services"]["bot"]
+    bot = compose()["services"]["bot"]
     assert bot["mem_limit"] and bot["environment"]["DSR_BOT_MEMORY_LIMIT_MB"] == "4096"
