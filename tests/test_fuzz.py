@@ -15,6 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 TIME_CAP_SECONDS = 600  # a hang, not a slow machine: CI cost is about 2 minutes
 

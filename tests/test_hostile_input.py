@@ -24,6 +24,8 @@ from tests.fixtures.bot import MAIL_FROM, Bot, stop, wait_until
 from tests.fixtures.smtp import SmtpSink, _free_port, _Handler
 from tests.fuzz.hostile import HOSTILE
 
+pytestmark = pytest.mark.slow
+
 ERASURE = (
     "Hej! Jag vill att ni raderar alla personuppgifter ni har om mig enligt artikel 17 "
     "i dataskyddsförordningen. Tack."

@@ -175,6 +175,8 @@ def _is_nordic_attribution(line: str) -> bool:
     for last in _SKREV.finditer(line):  # noqa: B007 - the last match is wanted
         pass
     return last is not None and _CLOCK.search(line, 0, last.start()) is not None
+
+
 _MOBILE_FOOTER = re.compile(
     r"^\s*(sent from my|skickat från min|sendt fra min|get outlook for|hämta outlook för|"
     r"få outlook for|skickat från outlook|sendt fra outlook)\b",
