@@ -24,6 +24,7 @@ from dsr_bot.replies.context import acknowledgement_name
         ("Team: a@b.se, c@d.se;", "a@b.se", None),
         ("<@relay.example:anna@x.se>", "anna@x.se", None),
         ('"quoted local"@x.se', '"quoted local"@x.se', None),
+        ("Anna (anna@x.se)", "anna@x.se", "Anna"),  # the address only in a comment
     ],
 )
 def test_from_forms(header: str, addr: str, name: str | None) -> None:
@@ -44,10 +45,12 @@ def test_from_forms(header: str, addr: str, name: str | None) -> None:
         "<<a@b.se>>",
         "a@[127.0.0.1]",
         "a@-bad-.se",
+        "Anna (anna@x.se) (b@y.se)",  # two candidates: nothing is chosen
     ],
 )
 def test_ambiguous_mailboxes_yield_no_address(header: str) -> None:
     assert address.mailboxes(header) == []
+    assert parse_message(f"From: {header}\r\n\r\nhej\r\n".encode()).sender_email is None
 
 
 def test_invalid_mailboxes_are_left_out_and_unbalanced_lists_refused() -> None:

@@ -62,16 +62,19 @@ FROM_FORMS = (
     ('"Anna (anna@x.se)" <anna@x.se>', "anna@x.se", "acknowledged"),
     ("anna@localhost", "anna@localhost", "not acknowledged: no valid reply address"),
 )
+# The bare comment form, with no angle-addr at all: the only address is recovered.
+COMMENT_FORM = ("Anna (anna@y.se)", "anna@y.se", "acknowledged")
 
 
 def test_four_from_forms_open_cases(mailbox, smtp_sink: SmtpSink, bot: Bot) -> None:
-    for n, (header, _, _) in enumerate(FROM_FORMS):
+    forms = (*FROM_FORMS, COMMENT_FORM)
+    for n, (header, _, _) in enumerate(forms):
         mailbox.append(raw_mail(header, "Radera mina uppgifter", ERASURE, n))
     bot.cli("run", "--once")
     rows = {m["sender"]: m for m in bot.json("messages", "list")}
     cases = {c["ref"]: c for c in bot.json("cases", "list")}
-    assert len(cases) == 4, rows
-    for header, sender, expected in FROM_FORMS:
+    assert len(cases) == 5, rows
+    for header, sender, expected in forms:
         row = rows[sender]
         assert row["disposition"] == "case", (header, row)
         assert row["message_id"] and row["subject"] == "Radera mina uppgifter"
@@ -79,9 +82,9 @@ def test_four_from_forms_open_cases(mailbox, smtp_sink: SmtpSink, bot: Bot) -> N
             assert row["acknowledged"], (header, row)
         else:
             assert row["reason"] == expected and not row["acknowledged"]
-    sent = smtp_sink.wait_for(3)
+    sent = smtp_sink.wait_for(4)
     assert sorted(r.rcpt_tos[0] for r in sent) == sorted(
-        ["björn.ek@exempel.se", "åsa@xn--fretag-wxa.se", "anna@x.se"]
+        ["björn.ek@exempel.se", "åsa@xn--fretag-wxa.se", "anna@x.se", "anna@y.se"]
     )
     for received in sent:
         msg = BytesParser(policy=default_policy).parsebytes(received.data)

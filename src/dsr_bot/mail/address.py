@@ -241,6 +241,26 @@ def mailboxes(value: str) -> list[Mailbox]:
     return found
 
 
+def address_in_comment(value: str) -> Mailbox | None:
+    """`Anna (anna@x.se)`: no addr-spec at all, but exactly one address in a comment.
+
+    Some clients write the address only there. With one candidate nothing is being chosen
+    between (the CVE-2023-27043 concern), and parking a real sender as "no sender" would
+    lose a request; the caller records that the address was recovered.
+    """
+    pieces = _split(value)
+    if pieces is None or len(pieces) != 1:
+        return None
+    piece = pieces[0]
+    if "<" in piece or piece.count("(") != 1 or not piece.rstrip().endswith(")"):
+        return None
+    phrase, _, comment = piece.partition("(")
+    candidate = comment.rstrip()[:-1].strip()
+    if "@" in phrase or not valid_address(candidate):
+        return None
+    return Mailbox(candidate, phrase.strip())
+
+
 def unquote(phrase: str) -> str:
     """Display text of a phrase: quoted-strings unquoted, quoted-pairs resolved (RFC 5322 3.2.4)."""
     out: list[str] = []

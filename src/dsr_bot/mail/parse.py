@@ -290,7 +290,13 @@ def _mailbox(value: str, warnings: list[str], what: str) -> tuple[str | None, st
     """
     if not value:
         return None, None
-    for box in safe(lambda: address.mailboxes(value), []):
+    boxes = safe(lambda: address.mailboxes(value), [])
+    if not boxes:
+        recovered = safe(lambda: address.address_in_comment(value), None)
+        if recovered is not None:
+            warnings.append(f"{what} address read from a comment")
+            boxes = [recovered]
+    for box in boxes:
         name = one_line(decode_words(address.unquote(box.display), warnings)).strip()
         if len(name) > MAX_NAME_CHARS:
             warnings.append(f"{what} display name was truncated")
