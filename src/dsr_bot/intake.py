@@ -264,6 +264,26 @@ class Intake:
                 .where(InboundMessage.processed_at.is_(None))
                 .values(attempts=InboundMessage.attempts + 1)
             )  # committed before the work: a crash during it still counts
+        try:
+            return self._decide_rows(inbound_ids)
+        except sa.exc.DBAPIError:
+            # The database failed, not the message: the attempt must not count towards its
+            # quarantine. Best effort; if the database is down this fails too, and then the
+            # count stands (three database failures in a row on one batch are rare).
+            try:
+                with self._factory() as session, session.begin():
+                    session.execute(
+                        sa.update(InboundMessage)
+                        .where(InboundMessage.id.in_(list(inbound_ids)))
+                        .where(InboundMessage.processed_at.is_(None))
+                        .where(InboundMessage.attempts > 0)
+                        .values(attempts=InboundMessage.attempts - 1)
+                    )
+            except sa.exc.DBAPIError:
+                pass
+            raise
+
+    def _decide_rows(self, inbound_ids: Sequence[int]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         with self._factory() as session, session.begin():
             for inbound_id in inbound_ids:
