@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     ack_limit_per_sender_per_day: int = Field(default=3, ge=0)
     # All automatic acknowledgements in any hour; beyond it cases open without one and
     # Slack is told (issue 13: a forged-From storm must not make us a mail cannon).
-    ack_limit_per_hour: int = Field(default=60, ge=0)
+    ack_limit_per_hour: int = Field(default=200, ge=0)
     # Instead of SMTP, write outgoing mail as .eml files here (demo, dry runs).
     mail_outbox_dir: Path | None = None
 

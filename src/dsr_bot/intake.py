@@ -80,7 +80,7 @@ class IntakePolicy:
     from_name: str
     own_addresses: frozenset[str]
     ack_limit_per_sender_per_day: int = 3
-    ack_limit_per_hour: int = 60
+    ack_limit_per_hour: int = 200
 
 
 @dataclass(frozen=True)
