@@ -24,7 +24,7 @@ from slack_bolt import App as BoltApp
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from dsr_bot import outbox
+from dsr_bot import logs, outbox
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.service import CasePolicy, utcnow
 from dsr_bot.classify import load_classifier
@@ -126,6 +126,7 @@ def build_app(
         from_name=controller.name,
         own_addresses=settings.own_address_set(),
         ack_limit_per_sender_per_day=settings.ack_limit_per_sender_per_day,
+        ack_limit_per_hour=settings.ack_limit_per_hour,
     )
     intake = Intake(
         factory,
@@ -197,7 +198,12 @@ def attach_slack(app: App, *, retry_backoff: float = 0.5) -> SlackRuntime | None
         # No auth.test at start-up: if Slack is down, `run` must start anyway.
         token_verification_enabled=False,
         process_before_response=False,
+        # Bolt copies its base logger's level onto every `slack_bolt.<Class>` logger; without
+        # one it copies the root level (INFO), and logs a bad-signature request with its
+        # whole body. The base logger is held at WARNING by logs.configure.
+        logger=logging.getLogger("slack_bolt"),
     )
+    logs.pin_library_levels(logging.getLogger("slack_bolt").getEffectiveLevel())
     pump = OutboxPump(lambda kinds: app.outbox(kinds))
     handlers = SlackHandlers(
         desk=desk,

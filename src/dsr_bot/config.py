@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Extra addresses that are "us" (aliases); mail from them is never acknowledged.
     own_addresses: list[str] = Field(default_factory=list)
     ack_limit_per_sender_per_day: int = Field(default=3, ge=0)
+    # All automatic acknowledgements in any hour; beyond it cases open without one and
+    # Slack is told (issue 13: a forged-From storm must not make us a mail cannon).
+    ack_limit_per_hour: int = Field(default=200, ge=0)
     # Instead of SMTP, write outgoing mail as .eml files here (demo, dry runs).
     mail_outbox_dir: Path | None = None
 
@@ -95,6 +98,10 @@ class Settings(BaseSettings):
     classifier_threshold: float = Field(default=0.5, gt=0, lt=1)
     classifier_review_low: float = Field(default=0.2, ge=0, lt=1)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Address-space ceiling of `dsr-bot run` in MiB (RLIMIT_AS; 0 leaves it to the system).
+    # The running bot maps about 1.3 GB (spaCy, threads); 4 GiB leaves the parser's budget
+    # many times over, and a blow-up ends as MemoryError, not as an OOM kill (issue 13).
+    memory_limit_mb: int = Field(default=4096, ge=0)
 
     # A failing send is retried (backoff capped at an hour) until it is this old; then it is
     # "dead": /readyz fails and `dsr-bot outbox retry` brings it back. Age, not attempt

@@ -51,6 +51,12 @@ ACKNOWLEDGEMENTS_SENT = Counter(
     "exists and its deadline).",
     registry=REGISTRY,
 )
+ACKNOWLEDGEMENTS_CAPPED = Counter(
+    "dsr_bot_acknowledgements_capped",
+    "Acknowledgements withheld because the global hourly cap was reached (a storm of "
+    "requests or forged senders; the cases are opened all the same).",
+    registry=REGISTRY,
+)
 OUTBOX_SENT = Counter(
     "dsr_bot_outbox_sent",
     "Outbox items delivered, by kind (mail, slack, imap_copy) and purpose.",
@@ -111,6 +117,10 @@ def outbox_sent(kind: str, purpose: str) -> None:
 
 def outbox_failed(kind: str, *, dead: bool) -> None:
     OUTBOX_FAILURES.labels(kind=kind, outcome="dead" if dead else "retry").inc()
+
+
+def acknowledgement_capped() -> None:
+    ACKNOWLEDGEMENTS_CAPPED.inc()
 
 
 def imap_reconnect() -> None:

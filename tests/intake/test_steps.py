@@ -239,6 +239,7 @@ def test_the_order_of_the_steps_is_the_policy() -> None:
         "unparseable",
         "automatic",
         "threaded_reply",
+        "too_large",
         "classify",
         "follow_up",
         "not_a_request",

@@ -33,6 +33,9 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
 
     # Imported here: the wiring loads Slack, spaCy and the database drivers, which
     # `dsr-bot --help` and the other commands do not need.
+    from dsr_bot.limits import apply_memory_limit
+
+    apply_memory_limit(settings)
     from dsr_bot.bootstrap import attach_slack, build_app, run_service
     from dsr_bot.intake.watcher import MailboxWatcher
 

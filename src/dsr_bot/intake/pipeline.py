@@ -7,14 +7,21 @@ Two transactions per message, on purpose:
      the acknowledgement's outbox row commit together. A crash before the commit leaves the
      message unprocessed, and the next cycle processes it again from the stored bytes.
 
-`process` parses the message and runs it through `steps.STEPS` (duplicate, unparseable,
-automatic, threaded_reply, classify, open_case, acknowledge): each step decides or passes on.
+`process` parses the message and runs it through `steps.STEPS`: each step decides or passes
+on (see steps.py for the order and why).
+
+Before each decision its attempt is counted and committed (`inbound_message.attempts`), so a
+message that kills the process (an out-of-memory kill, a parser bug) is retried alone and,
+after `MAX_ATTEMPTS`, parked for review instead of crash-looping intake. The acknowledgement
+is optional to the decision: a case stands even when no acknowledgement can be composed (no
+valid reply address) or may be sent (per-sender and hourly limits).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,13 +35,16 @@ from dsr_bot.cases import service
 from dsr_bot.cases.model import Disposition
 from dsr_bot.classify.base import Classifier
 from dsr_bot.intake import steps
-from dsr_bot.intake.steps import NOT_A_REQUEST, Decision, IntakePolicy
+from dsr_bot.intake.steps import NOT_A_REQUEST, Decision, IntakePolicy, keep_identity
 from dsr_bot.mail.parse import parse_message
 from dsr_bot.replies import ReplyRenderer
 from dsr_bot.replies.letters import Letters
 from dsr_bot.store.tables import Case, InboundMessage
 
 log = logging.getLogger(__name__)
+
+# Decisions started on one message before it is parked unread (see the module docstring).
+MAX_ATTEMPTS = 3
 
 
 class IntakeListener(Protocol):
@@ -114,7 +124,24 @@ class Intake:
         UIDs stored before are skipped (re-fetching is harmless). `then` runs in the same
         transaction — the watcher advances `last_uid` there, so the high-water mark can never
         pass a message that is not stored.
+
+        Another instance (a `run --once` beside the service) may store the same UIDs at the
+        same moment; the unique key then refuses ours, and a second try skips what it stored:
+        "someone else stored it" is success, not an error.
         """
+        try:
+            return self._store_batch(mailbox, uidvalidity, messages, then)
+        except sa.exc.IntegrityError:
+            log.info("stored concurrently by another instance; retrying the batch")
+            return self._store_batch(mailbox, uidvalidity, messages, then)
+
+    def _store_batch(
+        self,
+        mailbox: str,
+        uidvalidity: int,
+        messages: Sequence[RawMessage],
+        then: Callable[[Session], None] | None,
+    ) -> list[int]:
         with self._factory() as session, session.begin():
             uids = [m.uid for m in messages]
             known = set(
@@ -192,10 +219,63 @@ class Intake:
         next cycle does it again. Messages another instance already decided are skipped.
         """
         outcomes: list[Outcome] = []
+        with self._factory() as session:
+            prior = dict(
+                session.execute(
+                    sa.select(InboundMessage.id, InboundMessage.attempts).where(
+                        InboundMessage.id.in_(list(inbound_ids)),
+                        InboundMessage.processed_at.is_(None),
+                    )
+                ).all()
+            )
+        # A message tried before without a decision may be what killed the last run: alone,
+        # so that it cannot take the rest of a batch with it again.
+        for inbound_id in inbound_ids:
+            if prior.get(inbound_id, 0) > 0:
+                outcomes += self._decide_counted([inbound_id])
+        fresh = [i for i in inbound_ids if prior.get(i) == 0]
+        if fresh:
+            outcomes += self._decide_counted(fresh)
+        for outcome in outcomes:
+            metrics.record_outcome(outcome)  # after the commit: a rollback is never counted
+        return outcomes
+
+    def _decide_counted(self, inbound_ids: Sequence[int]) -> list[Outcome]:
+        with self._factory() as session, session.begin():
+            session.execute(
+                sa.update(InboundMessage)
+                .where(InboundMessage.id.in_(list(inbound_ids)))
+                .where(InboundMessage.processed_at.is_(None))
+                .values(attempts=InboundMessage.attempts + 1)
+            )  # committed before the work: a crash during it still counts
+        try:
+            return self._decide_rows(inbound_ids)
+        except sa.exc.DBAPIError:
+            # The database failed, not the message: the attempt must not count towards its
+            # quarantine. Best effort; if the database is down this fails too, and then the
+            # count stands (three database failures in a row on one batch are rare).
+            try:
+                with self._factory() as session, session.begin():
+                    session.execute(
+                        sa.update(InboundMessage)
+                        .where(InboundMessage.id.in_(list(inbound_ids)))
+                        .where(InboundMessage.processed_at.is_(None))
+                        .where(InboundMessage.attempts > 0)
+                        .values(attempts=InboundMessage.attempts - 1)
+                    )
+            except sa.exc.DBAPIError:
+                pass
+            raise
+
+    def _decide_rows(self, inbound_ids: Sequence[int]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         with self._factory() as session, session.begin():
             for inbound_id in inbound_ids:
                 row = session.get(InboundMessage, inbound_id, with_for_update=True)
                 if row is None or row.processed_at is not None:
+                    continue
+                if row.attempts > MAX_ATTEMPTS:
+                    outcomes.append(self._quarantine(session, row))
                     continue
                 try:
                     with session.begin_nested():
@@ -204,9 +284,33 @@ class Intake:
                     raise  # the database, not the message
                 except Exception as exc:
                     outcomes.append(self._record_failure(session, inbound_id, exc))
-        for outcome in outcomes:
-            metrics.record_outcome(outcome)  # after the commit: a rollback is never counted
         return outcomes
+
+    def _park(self, session: Session, row: InboundMessage, reason: str, action: str) -> Outcome:
+        """needs_review, keeping what the header block says about the message."""
+        now = self._clock()
+        keep_identity(row)
+        row.processed_at = now
+        row.disposition = Disposition.NEEDS_REVIEW.value
+        row.disposition_reason = reason
+        service.record_event(
+            session, action=action, at=now, inbound_id=row.id, detail={"reason": reason}
+        )
+        for listener in self.listeners:
+            listener.needs_staff(session, row, now)
+        return Outcome(row.id, Disposition.NEEDS_REVIEW, None, False)
+
+    def _quarantine(self, session: Session, row: InboundMessage) -> Outcome:
+        log.error(
+            "inbound %s: %d attempts without a decision; parked for review",
+            row.id,
+            row.attempts - 1,
+        )
+        reason = (
+            f"quarantined: {row.attempts - 1} attempts to process it did not finish "
+            "(the process crashed or ran out of memory); read the original before acting"
+        )
+        return self._park(session, row, reason, "intake_quarantined")
 
     def _record_failure(self, session: Session, inbound_id: int, exc: Exception) -> Outcome:
         # A bug or a hostile message we did not foresee: keep it, show it to a human.
@@ -217,30 +321,20 @@ class Intake:
             exc_info=log.isEnabledFor(logging.DEBUG),  # a traceback may quote the mail
         )
         row = session.get_one(InboundMessage, inbound_id)
-        now = self._clock()
-        row.processed_at = now
-        row.disposition = Disposition.NEEDS_REVIEW.value
-        row.disposition_reason = f"internal error: {type(exc).__name__}"
-        service.record_event(
-            session,
-            action="intake_failed",
-            at=now,
-            inbound_id=inbound_id,
-            detail={"error": type(exc).__name__},
-        )
-        for listener in self.listeners:
-            listener.needs_staff(session, row, now)
-        return Outcome(inbound_id, Disposition.NEEDS_REVIEW, None, False)
+        return self._park(session, row, f"internal error: {type(exc).__name__}", "intake_failed")
 
     def _decide(self, session: Session, row: InboundMessage) -> Outcome:
         now = self._clock()
+        started = time.monotonic()
         msg = parse_message(row.raw or b"")
+        parse_seconds = time.monotonic() - started
         row.message_id = msg.message_id
         row.sender = msg.sender_email
         row.sender_name = msg.sender_name
         row.subject = msg.subject
         row.processed_at = now
-        decision = steps.decide(steps.Deciding(session, row, msg, now, self))
+        deciding = steps.Deciding(session, row, msg, now, self, parse_seconds=parse_seconds)
+        decision = steps.decide(deciding)
         return self._record(session, row, decision, now)
 
     def _record(

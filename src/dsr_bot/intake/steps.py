@@ -5,14 +5,16 @@ being decided and either returns a `Decision` — the message is settled, later 
 run — or None to pass it to the next step. The order is the policy:
 
 1. `duplicate`: the same mail seen before (another UID, a resend) gets the first copy's fate;
-2. `unparseable`: mail we cannot read goes to a person;
+2. `unparseable`: mail we cannot read (or that blew the parse budget) goes to a person;
 3. `automatic`: bounces and out-of-office replies answer something, they never ask;
 4. `threaded_reply`: a reply on a known case joins that case (RFC 5322 3.6.4 threading);
-5. `classify`: the model scores the rights the writer exercises (it never decides alone);
-6. `follow_up`: a reminder or a question about the process joins the open case it chases;
-7. `not_a_request`: no right exercised: not a request, or a person looks when unsure;
-8. `open_case`: a request opens a case with its Art. 12(3) deadline;
-9. `acknowledge`: the requester is told, unless that would answer a machine.
+5. `too_large`: mail cut at DSR_BOT_MAX_MESSAGE_BYTES goes to a person, unread by machines;
+6. `classify`: the model scores the rights the writer exercises (it never decides alone);
+7. `follow_up`: a reminder or a question about the process joins the open case it chases;
+8. `not_a_request`: no right exercised: not a request, or a person looks when unsure;
+9. `open_case`: a request opens a case with its Art. 12(3) deadline;
+10. `acknowledge`: the requester is told, unless that would answer a machine, the address
+    cannot take a reply, or the per-sender or hourly limit is reached.
 
 Steps write only to the caller's session: the pipeline commits the decision, its audit
 events and its outbox rows together (see pipeline.py).
@@ -20,12 +22,12 @@ events and its outbox rows together (see pipeline.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot import metrics
@@ -35,11 +37,19 @@ from dsr_bot.cases.ports import LetterPort
 from dsr_bot.classify.base import Classifier
 from dsr_bot.intake.follow_ups import note_classification, route_follow_up
 from dsr_bot.intake.matching import find_duplicate, thread_to_case
+from dsr_bot.mail.address import limit_key, reply_address
 from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
-from dsr_bot.mail.parse import ParsedMessage
-from dsr_bot.store.tables import Case, InboundMessage, Outbound
+from dsr_bot.mail.parse import ParsedMessage, sniff_identity
+from dsr_bot.store import repositories
+from dsr_bot.store.tables import Case, InboundMessage
+
+log = logging.getLogger(__name__)
 
 NOT_A_REQUEST = "classified as not a request"
+# The budget for one parse on the reference machine; a parse that takes longer is parked for
+# review with the time it took (the header and structure budgets in mail/parse.py make this
+# a backstop, not the rule).
+PARSE_BUDGET_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class IntakePolicy:
     from_name: str
     own_addresses: frozenset[str]
     ack_limit_per_sender_per_day: int = 3
+    ack_limit_per_hour: int = 200
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,10 @@ class Decision:
 
 
 class Tools(Protocol):
-    """What the steps use besides the session: the classifier, letters and the policy."""
+    """What the steps use besides the session: the classifier, letters, the policy, and the
+    listeners to tell when the hourly acknowledgement cap is reached."""
+
+    listeners: list[Any]
 
     @property
     def classifier(self) -> Classifier: ...
@@ -83,6 +97,7 @@ class Deciding:
     msg: ParsedMessage
     now: datetime
     tools: Tools
+    parse_seconds: float = 0.0
     loop_reason: str | None = None
     result: Classification | None = None
     case: Case | None = None
@@ -116,10 +131,17 @@ def duplicate(m: Deciding) -> Decision | None:
 
 
 def unparseable(m: Deciding) -> Decision | None:
-    """Mail we could not read is shown to a person, with the parser's warnings."""
-    if m.msg.ok:
-        return None
-    return Decision(Disposition.NEEDS_REVIEW, "unparseable: " + "; ".join(m.msg.warnings)[:500])
+    """Mail we could not read, or could not read within budget, is shown to a person, with
+    the parser's warnings and whatever identity the header block gives away."""
+    if not m.msg.ok:
+        keep_identity(m.row)
+        return Decision(Disposition.NEEDS_REVIEW, "unparseable: " + "; ".join(m.msg.warnings)[:500])
+    if m.parse_seconds > PARSE_BUDGET_SECONDS:
+        return Decision(
+            Disposition.NEEDS_REVIEW,
+            f"over the parse budget: {m.parse_seconds:.1f} s (limit {PARSE_BUDGET_SECONDS} s)",
+        )
+    return None
 
 
 def automatic(m: Deciding) -> Decision | None:
@@ -158,6 +180,18 @@ def threaded_reply(m: Deciding) -> Decision | None:
     return Decision(Disposition.REPLY, f"threaded by {matched_by}", case)
 
 
+def too_large(m: Deciding) -> Decision | None:
+    """README: a message over DSR_BOT_MAX_MESSAGE_BYTES is flagged for review. Only its start
+    is stored, so neither the classifier nor an automatic answer may act on it."""
+    if not m.row.truncated:
+        return None
+    return Decision(
+        Disposition.NEEDS_REVIEW,
+        f"larger than DSR_BOT_MAX_MESSAGE_BYTES ({m.row.size} bytes): only the start was "
+        "stored; read the original on the mail server",
+    )
+
+
 def classify(m: Deciding) -> Decision | None:
     """Which rights the writer exercises, with scores; what to do with them is for later."""
     # A bare forward has no new text of its own; then the forwarded text is all we have.
@@ -190,12 +224,11 @@ def follow_up(m: Deciding) -> Decision | None:
 
 
 def not_a_request(m: Deciding) -> Decision | None:
-    """No right exercised: not a request, or, when the model was unsure (or the mail was cut
-    at the size limit), a person decides."""
+    """No right exercised: not a request, or, when the model was unsure, a person decides."""
     assert m.result is not None, "not_a_request runs after classify"
     if m.result.is_request:
         return None
-    if m.result.needs_review or m.row.truncated:
+    if m.result.needs_review:
         return Decision(Disposition.NEEDS_REVIEW, "uncertain classification")
     return Decision(Disposition.NOT_REQUEST, m.loop_reason or NOT_A_REQUEST)
 
@@ -236,43 +269,79 @@ def open_case(m: Deciding) -> Decision | None:
 
 
 def acknowledge(m: Deciding) -> Decision | None:
-    """Tell the requester the case exists and when to expect an answer, at most
-    `ack_limit_per_sender_per_day` times a day per sender, so a loop cannot farm letters."""
-    assert m.case is not None, "acknowledge runs after open_case"
-    return Decision(Disposition.CASE, None, m.case, _acknowledged(m, m.case))
+    """Tell the requester the case exists and when to expect an answer.
 
-
-def _acknowledged(m: Deciding, case: Case) -> bool:
-    if not m.msg.sender_email:
-        return False
-    limit = m.tools.policy.ack_limit_per_sender_per_day
-    recent = m.session.execute(
-        sa.select(sa.func.count())
-        .select_from(Outbound)
-        .where(
-            Outbound.purpose == "acknowledgement",
-            Outbound.recipient == m.msg.sender_email,
-            Outbound.created_at >= m.now - timedelta(days=1),
-        )
-    ).scalar_one()
-    if recent >= limit:
-        service.record_event(
-            m.session,
-            action="acknowledgement_suppressed",
-            at=m.now,
-            case_id=case.id,
-            detail={"reason": f"more than {limit} acknowledgements to this sender in 24 h"},
-        )
-        return False
-    message_id = m.tools.letters.acknowledge(m.session, case, m.now)
+    Never fails the decision: the case is what Art. 12(3) requires, the acknowledgement a
+    courtesy. When none can be composed (no valid reply address) or may be sent (the
+    per-sender or hourly limit, so that a forged From cannot farm letters), the row and the
+    card say why.
+    """
+    case = m.case
+    assert case is not None, "acknowledge runs after open_case"
+    why_not = _ack_refusal(m)
+    if why_not is None:
+        try:
+            with m.session.begin_nested():
+                message_id = m.tools.letters.acknowledge(m.session, case, m.now)
+        except ValueError as exc:  # the address or a template: the case still stands
+            log.warning("case %s: acknowledgement not composed (%s)", case.ref, type(exc).__name__)
+            why_not = "no valid reply address" if "address" in str(exc) else "could not be composed"
+        else:
+            service.record_event(
+                m.session,
+                action="acknowledgement_queued",
+                at=m.now,
+                case_id=case.id,
+                detail={"message_id": message_id, "language": case.language},
+            )
+            return Decision(Disposition.CASE, None, case, True)
     service.record_event(
         m.session,
-        action="acknowledgement_queued",
+        action="acknowledgement_suppressed",
         at=m.now,
         case_id=case.id,
-        detail={"message_id": message_id, "language": case.language},
+        detail={"reason": why_not},
     )
-    return True
+    return Decision(Disposition.CASE, f"not acknowledged: {why_not}", case, False)
+
+
+def _ack_refusal(m: Deciding) -> str | None:
+    sender = m.msg.sender_email
+    if not sender:
+        return "no sender"
+    try:
+        reply_address(sender)
+    except ValueError as exc:
+        return str(exc)  # "no valid reply address" (e.g. anna@localhost, a quoted part)
+    policy = m.tools.policy
+    if repositories.acknowledgements_since(m.session, m.now - timedelta(hours=1)) >= (
+        policy.ack_limit_per_hour
+    ):
+        metrics.acknowledgement_capped()
+        for listener in m.tools.listeners:
+            capped = getattr(listener, "acknowledgements_capped", None)
+            if capped is not None:
+                capped(m.session, policy.ack_limit_per_hour, m.now)
+        return f"more than {policy.ack_limit_per_hour} acknowledgements in the last hour"
+    # Per sender, on the normalised address: Name+1@x.se and name+2@X.se are one sender.
+    key = limit_key(sender)
+    recipients = repositories.acknowledgement_recipients_since(
+        m.session, m.now - timedelta(days=1), domain=key.rpartition("@")[2]
+    )
+    limit = policy.ack_limit_per_sender_per_day
+    if sum(limit_key(r or "") == key for r in recipients) >= limit:
+        return f"more than {limit} acknowledgements to this sender in 24 h"
+    return None
+
+
+def keep_identity(row: InboundMessage) -> None:
+    """A parked row is never anonymous: what the header block says, read by hand, fills what
+    the parser could not."""
+    message_id, sender, sender_name, subject = sniff_identity(row.raw or b"")
+    row.message_id = row.message_id or message_id
+    row.sender = row.sender or sender
+    row.sender_name = row.sender_name or sender_name
+    row.subject = row.subject or subject
 
 
 STEPS: tuple[Step, ...] = (
@@ -280,6 +349,7 @@ STEPS: tuple[Step, ...] = (
     unparseable,
     automatic,
     threaded_reply,
+    too_large,
     classify,
     follow_up,
     not_a_request,

@@ -189,5 +189,7 @@ def msg_ids(value: str) -> tuple[str, ...]:
 
 
 def valid_address(addr: str) -> bool:
-    """A plausible addr-spec: one "@", no spaces or brackets, sane lengths (RFC 5321 4.5.3)."""
-    return bool(addr) and len(addr) <= 254 and bool(_ADDRESS.fullmatch(addr))
+    """A plausible addr-spec; the one rule lives in mail/address.py (issue 13)."""
+    from dsr_bot.mail.address import valid_address as rule
+
+    return rule(addr)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -30,6 +31,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from dsr_bot.config import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROCESSED_FLAG = b"$DsrProcessed"
 # Keep a body batch's memory bounded even when every message in it is near the size cap.
@@ -201,14 +203,18 @@ class ImapMailbox:
         for start in range(0, len(uids), max(batch, 1)):
             chunk = uids[start : start + max(batch, 1)]
             with self._guard("fetch"):
-                meta = client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"])
+                meta = self._tolerant(
+                    lambda chunk=chunk: client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"])
+                )
             present = [uid for uid in chunk if uid in meta]  # others were expunged meanwhile
             sizes = {uid: min(int(meta[uid][b"RFC822.SIZE"]), limit) for uid in present}
             for group in _by_budget(present, sizes):
                 # A partial fetch returns the whole message when it is smaller than `limit`,
                 # so one command serves normal and oversized mail alike (RFC 3501 §6.4.5).
                 with self._guard("fetch"):
-                    bodies = client.fetch(group, [f"BODY.PEEK[]<0.{limit}>"])
+                    bodies = self._tolerant(
+                        lambda group=group: client.fetch(group, [f"BODY.PEEK[]<0.{limit}>"])
+                    )
                 for uid in group:
                     raw = bodies.get(uid, {}).get(b"BODY[]<0>")
                     if raw is None:
@@ -230,9 +236,13 @@ class ImapMailbox:
             chunk = list(uids[start : start + UIDS_PER_COMMAND])
             with self._guard("mark processed"):
                 if not target:
-                    client.add_flags(chunk, [b"\\Seen", PROCESSED_FLAG])
+                    self._tolerant(
+                        lambda chunk=chunk: client.add_flags(chunk, [b"\\Seen", PROCESSED_FLAG])
+                    )
                 elif b"MOVE" in self._capabilities:
-                    client.move(chunk, self.server_folder(target))
+                    self._tolerant(
+                        lambda chunk=chunk: client.move(chunk, self.server_folder(target))
+                    )
                 else:
                     client.copy(chunk, self.server_folder(target))
                     client.add_flags(chunk, [b"\\Deleted"])
@@ -336,6 +346,19 @@ class ImapMailbox:
             backoff.reset()
             return True
         return False
+
+    def _tolerant(self, command: Callable[[], T]) -> T:
+        """Run a UID command; if another session expunged some of its messages meanwhile
+        (RFC 5530 EXPUNGEISSUED: e.g. the service moved them while `run --once` looked),
+        sync with NOOP and run it once more, when the gone UIDs are simply absent."""
+        try:
+            return command()
+        except IMAPClientError as exc:
+            if "EXPUNGEISSUED" not in str(exc).upper():
+                raise
+            log.info("IMAP: messages were moved by another session; resyncing")
+            self._require().noop()
+            return command()
 
     def _require(self) -> IMAPClient:
         if self._client is None:

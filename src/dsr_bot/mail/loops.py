@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from dsr_bot.mail.address import limit_key
+
 if TYPE_CHECKING:
     from dsr_bot.mail.parse import ParsedMessage
 
@@ -39,9 +41,9 @@ def _keywords(value: str) -> list[str]:
 
 
 def _canonical(address: str) -> str:
-    """Lower-case and drop a "+tag" (sub-addressing, RFC 5233) for comparing our addresses."""
-    local, _, domain = address.strip().lower().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}" if local else address.strip().lower()
+    """Lower-case and drop a "+tag" (sub-addressing, RFC 5233) for comparing our addresses:
+    the same key the per-sender acknowledgement limit counts on (mail/address.py)."""
+    return limit_key(address)
 
 
 def auto_reply_reason(msg: ParsedMessage, own_addresses: frozenset[str]) -> str | None:

@@ -8,6 +8,12 @@ and if no MIME tree can be built at all the result says `ok=False`.
 
 Headers are read in raw form (`Message.raw_items`) and decoded in `decode.py` rather than
 through the email package's header registry, which has raised on hostile input before.
+
+The tree is built with a compat32-based policy, never `policy.default`: the header registry
+re-parses Content-Type on every accessor call, and its parser is quadratic in time (100 KB
+of ";" took minutes) and, on ~1 MB of RFC 2047 words, took 6.4 GB (issue 13). Each header is
+cut to `MAX_RAW_HEADER` bytes as the parser hands it over, before anything reads it, and all
+headers of a message together to `MAX_HEADER_BYTES`; parameters are parsed once per part.
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import policy
+from email import utils as email_utils
 from email.feedparser import BytesFeedParser
-from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.message import Message, _parseparam  # type: ignore[attr-defined]
+from email.policy import Compat32
+from email.utils import parsedate_to_datetime
 from itertools import islice
 from types import MappingProxyType
 
-from dsr_bot.mail import quoting
+from dsr_bot.mail import address, quoting
 from dsr_bot.mail.body import (
     MAX_FILENAME_CHARS,
     MAX_HEADERS,
@@ -40,7 +47,6 @@ from dsr_bot.mail.decode import (
     header_text,
     msg_ids,
     one_line,
-    valid_address,
 )
 
 __all__ = [
@@ -55,6 +61,7 @@ __all__ = [
     "Attachment",
     "ParsedMessage",
     "parse_message",
+    "sniff_identity",
     "structure_limit",
 ]
 
@@ -91,6 +98,14 @@ BOUNCE_SUBJECT_WORDS = (
 MAX_BOUNDARY_LINES = 1_000  # walk() reads 500 parts; each part needs one boundary line
 MAX_CONTAINERS = 100  # mentions of "multipart" or "message/": the nesting depth is below it
 MAX_LINE_WORK = 25_000_000  # sum of lines x (5 + containers above them): about 3 s
+# Header budget (issue 13): RFC 5322 sect. 2.1.1 lines are 998 octets; a folded header of
+# 8 KB is far beyond any real one (long References lists are the largest seen), and 256 KB
+# of headers in all is far beyond any real message, parts included.
+MAX_RAW_HEADER = 8 * 1024
+MAX_HEADER_BYTES = 256 * 1024
+# A Content-Type or Content-Disposition with more parameters than this is not real; the
+# stdlib's parameter splitter rescans the value per ";" (quadratic), so we stop early.
+MAX_PARAMS = 32
 _CONTAINER = re.compile(rb"(?i)multipart|message/")
 _BOUNDARY_LINE = re.compile(rb"[\r\n]--")
 
@@ -127,17 +142,81 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return _unreadable(raw, [f"parser failed: {type(exc).__name__}"])
 
 
+class HeaderBudget:
+    """What the budget cut while one message was parsed (shared by all its parts)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.cut = 0
+        self.dropped = 0
+
+
+class _BudgetPolicy(Compat32):
+    """compat32 (raw string headers, no registry) with each header capped as it is read."""
+
+    budget: HeaderBudget | None = None
+
+    def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
+        name, value = super().header_source_parse(sourcelines)
+        budget = self.budget
+        if budget is None:
+            return name, value
+        if len(value) > MAX_RAW_HEADER:
+            budget.cut += 1
+            value = value[:MAX_RAW_HEADER]
+        budget.total += len(name) + len(value)
+        if budget.total > MAX_HEADER_BYTES:
+            budget.dropped += 1
+            value = ""
+        return name[:200], value
+
+
+class _Part(Message):
+    """A part whose header parameters are parsed once, from at most MAX_PARAMS of them."""
+
+    def _get_params_preserve(self, failobj: object, header: str) -> object:
+        cache: dict[str, object] = self.__dict__.setdefault("_params_cache", {})
+        key = header.lower()
+        if key not in cache:
+            cache[key] = self._parse_params(header)
+        found = cache[key]
+        return failobj if found is None else found
+
+    def _parse_params(self, header: str) -> list[tuple[str, object]] | None:
+        value = self.get(header, None)
+        if value is None:
+            return None
+        text = str(value)
+        semicolon = -1
+        for _ in range(MAX_PARAMS):
+            semicolon = text.find(";", semicolon + 1)
+            if semicolon == -1:
+                break
+        else:
+            text = text[:semicolon]
+        params: list[tuple[str, object]] = []
+        for piece in _parseparam(text):
+            name, sep, val = piece.partition("=")
+            params.append((name.strip(), val.strip() if sep else ""))
+        return email_utils.decode_params(params)  # type: ignore[no-any-return]
+
+
 def _build_tree(raw: bytes, warnings: list[str]) -> Message | None:
-    for name, pol in (("default", policy.default), ("compat32", policy.compat32)):
-        try:
-            feeder = BytesFeedParser(policy=pol)
-            view = memoryview(raw)
-            for start in range(0, len(view), FEED_CHUNK):
-                feeder.feed(bytes(view[start : start + FEED_CHUNK]))
-            return feeder.close()
-        except Exception as exc:  # any failure: try the next, more lenient policy
-            warnings.append(f"MIME parser ({name} policy) failed: {type(exc).__name__}")
-    return None
+    budget = HeaderBudget()
+    try:
+        feeder = BytesFeedParser(_factory=_Part, policy=_BudgetPolicy(budget=budget))
+        view = memoryview(raw)
+        for start in range(0, len(view), FEED_CHUNK):
+            feeder.feed(bytes(view[start : start + FEED_CHUNK]))
+        tree = feeder.close()
+    except Exception as exc:  # MemoryError under the deployment's address-space limit too
+        warnings.append(f"MIME parser failed: {type(exc).__name__}")
+        return None
+    if budget.cut:
+        warnings.append(f"{budget.cut} header(s) over {MAX_RAW_HEADER} bytes were cut")
+    if budget.dropped:
+        warnings.append(f"headers over {MAX_HEADER_BYTES} bytes in all: {budget.dropped} emptied")
+    return tree
 
 
 def _lines(raw: bytes, start: int, end: int) -> int:
@@ -204,16 +283,25 @@ def _headers(tree: Message) -> dict[str, list[str]]:
 
 
 def _mailbox(value: str, warnings: list[str], what: str) -> tuple[str | None, str | None]:
-    """(lower-cased addr-spec, decoded display name) of the first mailbox in the value."""
+    """(lower-cased addr-spec, decoded display name) of the first mailbox in the value.
+
+    Split on the raw value (mail/address.py, strict), then the display name alone is
+    decoded: an encoded-word can never become, or choose, the address.
+    """
     if not value:
         return None, None
-    for name, addr in safe(lambda: getaddresses([value]), []):
-        if valid_address(addr):
-            name = one_line(decode_words(name, warnings)).strip('"').strip()
-            if len(name) > MAX_NAME_CHARS:
-                warnings.append(f"{what} display name was truncated")
-                name = name[:MAX_NAME_CHARS].rstrip()
-            return addr.lower()[:MAX_ADDRESS_CHARS], name or None
+    boxes = safe(lambda: address.mailboxes(value), [])
+    if not boxes:
+        recovered = safe(lambda: address.address_in_comment(value), None)
+        if recovered is not None:
+            warnings.append(f"{what} address read from a comment")
+            boxes = [recovered]
+    for box in boxes:
+        name = one_line(decode_words(address.unquote(box.display), warnings)).strip()
+        if len(name) > MAX_NAME_CHARS:
+            warnings.append(f"{what} display name was truncated")
+            name = name[:MAX_NAME_CHARS].rstrip()
+        return box.address.lower()[:MAX_ADDRESS_CHARS], name or None
     warnings.append(f"{what} header has no usable address")
     return None, None
 
@@ -262,7 +350,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     if "from" not in found:
         warnings.append("no From header")
     reply_to, _ = _mailbox(first("reply-to"), warnings, "Reply-To")
-    to_pairs = safe(lambda: getaddresses(found.get("to", [])), [])[:100]
+    to_boxes = safe(lambda: address.mailboxes(", ".join(found.get("to", []))), [])[:100]
     body = Body()
     walk(tree, 0, body)
     text = body.text
@@ -277,7 +365,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         sender_email=sender_email,
         sender_name=sender_name,
         reply_to=reply_to,
-        to=tuple(addr.lower() for _, addr in to_pairs if valid_address(addr)),
+        to=tuple(box.address.lower()[:MAX_ADDRESS_CHARS] for box in to_boxes),
         subject=subject,
         date=_date(first("date"), warnings),
         text=text,
@@ -288,3 +376,37 @@ def _parse(raw: bytes) -> ParsedMessage:
         warnings=tuple(dict.fromkeys(warnings + body.warnings))[:50],
         ok=limit is None and bool(found.keys() & {"from", "to", "subject", "date", "message-id"}),
     )
+
+
+def sniff_identity(raw: bytes) -> tuple[str | None, str | None, str | None, str]:
+    """(Message-ID, sender, sender name, subject) read by hand from the header block alone.
+
+    For rows parked without a parse (a message that crashed or blew the budget before, issue
+    13): staff must still see what it is. Bounded like the parser: the first
+    `MAX_HEADER_BYTES` only, each value cut to `MAX_RAW_HEADER`. Never raises.
+    """
+    try:
+        head = bytes(raw[:MAX_HEADER_BYTES])
+        ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i != -1]
+        head = head[: min(ends)] if ends else head
+        found: dict[str, str] = {}
+        name = ""
+        for line in head.decode("utf-8", "surrogateescape").splitlines():
+            if line[:1] in (" ", "\t"):
+                if name and len(found[name]) < MAX_RAW_HEADER:
+                    found[name] += line
+                continue
+            key, sep, value = line.partition(":")
+            key = key.strip().lower()
+            name = key if sep and key in ("from", "subject", "message-id") else ""
+            if name and name not in found:
+                found[name] = value
+            elif name:
+                name = ""  # only the first of each
+        values = {k: header_text(v[:MAX_RAW_HEADER]) for k, v in found.items()}
+        warnings: list[str] = []
+        sender, sender_name = _mailbox(values.get("from", ""), warnings, "From")
+        subject = one_line(decode_words(values.get("subject", ""), warnings))[:998]
+        return _first_id(values.get("message-id", "")), sender, sender_name, subject
+    except Exception:  # a bug here must not cost the row its place in the review list
+        return None, None, None, ""

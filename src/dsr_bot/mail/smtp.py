@@ -18,6 +18,8 @@ from dsr_bot.store.tables import Outbound
 
 log = logging.getLogger(__name__)
 
+NO_SMTPUTF8 = "no SMTPUTF8 at the relay"
+
 
 class NoStartTls(smtplib.SMTPException):
     """The server does not offer STARTTLS: we will not send the password or mail in clear."""
@@ -66,11 +68,13 @@ class SmtpTransport:
             except (smtplib.SMTPException, OSError):
                 conn.close()
 
-    def _send(self, envelope_from: str, recipients: list[str], body: bytes) -> dict:
+    def _send(
+        self, envelope_from: str, recipients: list[str], body: bytes, smtputf8: bool = False
+    ) -> dict:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             try:
-                return conn.sendmail(envelope_from, recipients, body)
+                return self._sendmail(conn, envelope_from, recipients, body, smtputf8)
             except smtplib.SMTPServerDisconnected:
                 self._local.conn = None  # the server timed the idle session out: reconnect
             except (smtplib.SMTPException, OSError):
@@ -78,12 +82,25 @@ class SmtpTransport:
                 raise
         conn = self._connect()
         try:
-            refused = conn.sendmail(envelope_from, recipients, body)
+            refused = self._sendmail(conn, envelope_from, recipients, body, smtputf8)
         except BaseException:
             conn.close()
             raise
         self._local.conn = conn
         return refused
+
+    @staticmethod
+    def _sendmail(
+        conn: smtplib.SMTP, envelope_from: str, recipients: list[str], body: bytes, utf8: bool
+    ) -> dict:
+        if not utf8:
+            return conn.sendmail(envelope_from, recipients, body)
+        # RFC 6531 3.4: a UTF-8 mailbox may only be sent where the server offers SMTPUTF8;
+        # a relay without it cannot deliver this letter, now or on retry.
+        conn.ehlo_or_helo_if_needed()
+        if not conn.has_extn("smtputf8"):
+            raise PermanentFailure(NO_SMTPUTF8)
+        return conn.sendmail(envelope_from, recipients, body, mail_options=["SMTPUTF8"])
 
     def _connect(self) -> smtplib.SMTP:
         s = self._s
@@ -98,7 +115,9 @@ class SmtpTransport:
         recipients = list(item.payload.get("to", []))
         envelope_from = item.payload.get("envelope_from", self._s.mail_from)
         try:
-            refused = self._send(envelope_from, recipients, item.body)
+            refused = self._send(
+                envelope_from, recipients, item.body, bool(item.payload.get("smtputf8"))
+            )
         except smtplib.SMTPRecipientsRefused as exc:
             # RFC 5321 4.2.1: a 5yz to RCPT TO is about this address: retrying cannot help.
             codes = sorted({code for code, _ in exc.recipients.values()})

@@ -17,6 +17,8 @@ from dsr_bot.outbox.queue import (
     Transport,
     backoff_delay,
     enqueue,
+    holder_dead,
+    holder_id,
     retry_dead,
 )
 
@@ -32,5 +34,7 @@ __all__ = [
     "Transport",
     "backoff_delay",
     "enqueue",
+    "holder_dead",
+    "holder_id",
     "retry_dead",
 ]

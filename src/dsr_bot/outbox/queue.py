@@ -11,6 +11,8 @@ then the copy is recognisably the same message. See docs/outbox.md.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +34,48 @@ SENT = "sent"
 DEAD = "dead"  # a permanent failure, or still failing when too old: fails /readyz
 
 LEASE = timedelta(minutes=5)
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (proc(5) field 22), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def holder_id() -> str:
+    """Who holds a lease: host, pid and the pid's start time (a reused pid is not us)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '?'}"[:128]
+
+
+def holder_dead(holder: str | None) -> bool:
+    """True only when the holder was a process on this host that no longer runs.
+
+    A crash leaves its lease behind; waiting LEASE for it would hold an acknowledgement for
+    five minutes even through a later `run --once` (issue 13). Holders on other hosts are
+    never judged: their lease runs out.
+    """
+    host, _, rest = (holder or "").partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return ticks != (_start_ticks(pid) or "?")
+    current = _start_ticks(pid)
+    if current is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False  # alive (or a reused pid we cannot tell apart): let the lease run
+    return ticks not in ("?", current)
 
 
 class PermanentFailure(Exception):
@@ -108,7 +152,25 @@ class Outbox:
     def _claim(self, limit: int) -> list[int]:
         """Lease due rows. The conditional UPDATE is the lock: only one instance wins a row."""
         now = self._clock()
+        me = holder_id()
         with self._factory() as session, session.begin():
+            orphans = [
+                (item_id, holder)
+                for item_id, holder in session.execute(
+                    sa.select(Outbound.id, Outbound.claimed_by)
+                    .where(Outbound.kind.in_(list(self._transports)))
+                    .where(Outbound.status == SENDING, Outbound.claimed_until >= now)
+                ).all()
+                if holder != me and holder_dead(holder)
+            ]
+            for item_id, holder in orphans:
+                log.warning("outbox item %s: its sender died mid-send; taking it back", item_id)
+                session.execute(
+                    sa.update(Outbound)
+                    .where(Outbound.id == item_id, Outbound.status == SENDING)
+                    .where(Outbound.claimed_by == holder)
+                    .values(status=PENDING, claimed_until=None, claimed_by=None)
+                )
             due = (
                 session.execute(
                     sa.select(Outbound.id)
@@ -136,7 +198,7 @@ class Outbox:
                             sa.and_(Outbound.status == SENDING, Outbound.claimed_until < now),
                         )
                     )
-                    .values(status=SENDING, claimed_until=now + LEASE)
+                    .values(status=SENDING, claimed_until=now + LEASE, claimed_by=me)
                 )
                 if res.rowcount:
                     claimed.append(item_id)

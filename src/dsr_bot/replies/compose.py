@@ -10,7 +10,10 @@ line), so every header value is cleaned before it reaches the `email` package:
   (CVE-2024-6923), so `=?utf-8?q?x=0D=0ABcc:_y?=` would inject a header even though it holds
   no control character;
 - addresses must be one plain RFC 5322 addr-spec (dot-atom local part, host name domain,
-  IDN domains converted to A-labels); anything else is a `ValueError`, not a guess.
+  IDN domains converted to A-labels); anything else is a `ValueError`, not a guess. The rule
+  is mail/address.py's `reply_address`, the same module parse and store use (issue 13). A
+  UTF-8 local part (RFC 6531) is allowed: the message is then built for SMTPUTF8
+  (RFC 6532 headers) and the transport refuses it where the relay does not offer it.
 
 After building, the serialised header block is parsed back and compared with the headers we
 set: a defect in any of the above fails loudly here instead of reaching an MTA.
@@ -28,14 +31,19 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from dsr_bot.mail.address import ascii_domain, reply_address
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LOCAL_PART = re.compile(rf"^{_ATEXT}(?:\.{_ATEXT})*$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _MSG_ID = re.compile(r"^<[^\s<>@\"\\]+@[^\s<>@\"\\]+>$")
 _KEYWORD = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 _MIME_TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
 _CONTENT_TYPE = re.compile(rf"^{_MIME_TOKEN}/{_MIME_TOKEN}$")
+# RFC 5322 2.1.1: a line is at most 998 octets, and the email package cannot fold a word
+# without spaces (issue 13 found a To: line of 999). Display names and subjects are clipped
+# so that no header can reach it; `_verify_headers` checks the result anyway.
+MAX_DISPLAY_NAME_CHARS = 200
+MAX_SUBJECT_CHARS = 500
+MAX_LINE_OCTETS = 998
 # RFC 5322 3.6.4 leaves trimming References to us; keep the thread's root and the newest
 # ones, as news and mail clients do, so long threads stay under any server's header limit.
 MAX_REFERENCES = 20
@@ -53,36 +61,33 @@ def header_text(value: str) -> str:
 
 def _domain(domain: str) -> str:
     try:
-        ascii_domain = domain.rstrip(".").encode("idna").decode("ascii")
-    except UnicodeError:
+        return ascii_domain(domain)
+    except ValueError:
         raise ValueError(f"not a valid mail domain: {domain!r}") from None
-    labels = ascii_domain.split(".")
-    if len(ascii_domain) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
-        raise ValueError(f"not a valid mail domain: {domain!r}")
-    return ascii_domain.lower()
 
 
 def addr_spec(address: str) -> str:
-    """The address as one ASCII addr-spec, or ValueError (lists, names, quotes, controls)."""
-    if (
-        address != address.strip()
-        or _CONTROL.search(address)
-        or address.count("@") != 1
-        or "=?" in address  # an encoded-word opener; see the module docstring
-    ):
+    """The address as one addr-spec (A-label domain), or ValueError (lists, names, quotes,
+    controls, single-label domains). The local part may be UTF-8: see `needs_smtputf8`."""
+    if address != address.strip() or address.count("@") != 1:
         raise ValueError(f"not a single e-mail address: {address!r}")
-    local, domain = address.split("@")
-    # Quoted local parts and SMTPUTF8 mailboxes are valid somewhere but rare in practice and
-    # a favourite of injection tricks; refusing them costs less than getting them wrong.
-    if len(local) > 64 or not _LOCAL_PART.match(local):
-        raise ValueError(f"not a single e-mail address: {address!r}")
-    return f"{local}@{_domain(domain)}"
+    try:
+        local, domain, _ = reply_address(address)
+    except ValueError:
+        raise ValueError(f"not a single e-mail address: {address!r}") from None
+    return f"{local}@{domain}"
+
+
+def needs_smtputf8(address: str) -> bool:
+    """True when mail to `address` can only travel with SMTPUTF8 (RFC 6531)."""
+    return reply_address(address)[2]
 
 
 def _mailbox(address: str, name: str | None) -> Address:
     spec = addr_spec(address)
     local, domain = spec.split("@")
-    return Address(display_name=header_text(name or ""), username=local, domain=domain)
+    display = header_text(name or "")[:MAX_DISPLAY_NAME_CHARS].rstrip()
+    return Address(display_name=display, username=local, domain=domain)
 
 
 def _msg_id(value: str) -> str | None:
@@ -143,14 +148,15 @@ def compose_reply(
     is appended. `attachments` are (file name, content type, bytes). `auto_submitted` is the
     RFC 3834 keyword (`auto-replied` for answers generated for a message) or None.
     """
-    msg = EmailMessage(policy=POLICY)
+    # RFC 6532: a UTF-8 mailbox is written as UTF-8 in the header, not as an encoded-word.
+    msg = EmailMessage(policy=email_policy.SMTPUTF8 if needs_smtputf8(to_addr) else POLICY)
     own_id = _msg_id(message_id)
     if own_id is None:
         raise ValueError(f"not a valid Message-ID: {message_id!r}")
     expected = ["From", "To", "Subject", "Date", "Message-ID"]
     msg["From"] = _mailbox(from_addr, from_name)
     msg["To"] = _mailbox(to_addr, to_name)
-    msg["Subject"] = header_text(subject)
+    msg["Subject"] = header_text(subject)[:MAX_SUBJECT_CHARS].rstrip()
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = own_id
     parent = _msg_id(in_reply_to) if in_reply_to else None
@@ -187,6 +193,8 @@ def compose_reply(
 def _verify_headers(msg: EmailMessage, expected: list[str]) -> None:
     """Parse our own serialised headers back: exactly the headers we set, nothing more."""
     head = msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    if any(len(line) > MAX_LINE_OCTETS for line in head.split(b"\r\n")):
+        raise ValueError("refusing to send: a header line is over 998 octets (RFC 5322 2.1.1)")
     names = [n.lower() for n in message_from_bytes(head, policy=email_policy.default)]
     allowed = {n.lower() for n in expected} | {"mime-version", "content-type"}
     extra = [n for n in names if n not in allowed]

@@ -8,6 +8,7 @@ language of the reply.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -192,3 +193,19 @@ SAMPLE_TYPE_SETS: tuple[tuple[str, ...], ...] = (
     ("access", "erasure"),
     ("marketing_optout", "consent_withdrawal", "erasure"),
 )
+
+
+# The automatic acknowledgement goes to whatever address a From header names, so it must not
+# carry a stranger's words: a forged From would make our signed mail carry their text and
+# links (issue 13). A name is kept only when short and plainly a name.
+MAX_ACK_NAME_CHARS = 60
+_NOT_A_NAME = re.compile(r"(?i)[a-z][a-z0-9+.-]{0,20}:|www\.|[\w-]\.[a-z]{2,}\b|[@/\\<>{}\[\]|]")
+
+
+def acknowledgement_name(name: str | None) -> str | None:
+    """The requester's display name if it is at most 60 characters and holds no URL, address
+    or markup-like character; otherwise None (the letter then greets without a name)."""
+    text = " ".join((name or "").split())
+    if not text or len(text) > MAX_ACK_NAME_CHARS or _NOT_A_NAME.search(text):
+        return None
+    return text

@@ -21,7 +21,8 @@ from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.cases.replying import PLACEHOLDER
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
-from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply
+from dsr_bot.replies.compose import addr_spec, needs_smtputf8
+from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply, acknowledgement_name
 from dsr_bot.replies.markup import to_html_document
 from dsr_bot.store.tables import Case
 
@@ -40,19 +41,19 @@ class Letters:
         return self.renderer.template_language(language)
 
     def context(self, case: Case, **fields: Any) -> ReplyContext:
-        return ReplyContext(
-            ref=case.ref,
-            types=tuple(case.types),
-            language=case.language,
-            requester_name=case.requester_name,
-            requester_email=case.requester_email or "",
-            received_on=deadlines.receipt_date(case.received_at, self.timezone),
-            due_on=case.due_on,
-            extended_due_on=case.extended_due_on,
-            extension_reason=case.extension_reason,
-            original_subject=case.request_subject or "",
-            **fields,
-        )
+        values: dict[str, Any] = {
+            "ref": case.ref,
+            "types": tuple(case.types),
+            "language": case.language,
+            "requester_name": case.requester_name,
+            "requester_email": case.requester_email or "",
+            "received_on": deadlines.receipt_date(case.received_at, self.timezone),
+            "due_on": case.due_on,
+            "extended_due_on": case.extended_due_on,
+            "extension_reason": case.extension_reason,
+            "original_subject": case.request_subject or "",
+        }
+        return ReplyContext(**{**values, **fields})
 
     def render(self, name: str, case: Case, **fields: Any) -> RenderedReply:
         return self.renderer.render(name, self.context(case, **fields))
@@ -82,6 +83,7 @@ class Letters:
         now: datetime,
         attachments: Sequence[Attachment] = (),
         auto_submitted: str | None = None,
+        to_name: str | None = None,
     ) -> str:
         """Compose and queue one letter to the requester; returns its Message-ID.
 
@@ -97,11 +99,13 @@ class Letters:
                 language=self.renderer.template_language(case.language),
             )
         message_id = make_message_id(self.mail_from.rsplit("@", 1)[1])
+        # The envelope address: A-label domain; a UTF-8 local part needs SMTPUTF8 (RFC 6531).
+        recipient = addr_spec(case.requester_email)
         mail = compose_reply(
             from_addr=self.mail_from,
             from_name=self.from_name,
             to_addr=case.requester_email,
-            to_name=case.requester_name,
+            to_name=to_name if to_name is not None else case.requester_name,
             subject=subject,
             text=text,
             html=html,
@@ -123,7 +127,11 @@ class Letters:
             body=bytes(mail),
             recipient=case.requester_email,
             case_id=case.id,
-            payload={"to": [case.requester_email], "message_id": message_id},
+            payload={
+                "to": [recipient],
+                "message_id": message_id,
+                **({"smtputf8": True} if needs_smtputf8(case.requester_email) else {}),
+            },
             external_id=message_id,
         )
         return message_id
@@ -138,6 +146,7 @@ class Letters:
         now: datetime,
         purpose: str | None = None,
         auto_submitted: str | None = None,
+        to_name: str | None = None,
         **fields: Any,
     ) -> str:
         """Render template `name` for the case and queue it; returns its Message-ID."""
@@ -152,11 +161,17 @@ class Letters:
             html=letter.html,
             now=now,
             auto_submitted=auto_submitted,
+            to_name=to_name,
         )
 
     def acknowledge(self, session: Session, case: Case, now: datetime) -> str:
         """The one acknowledgement a case gets (key `ack:<id>`), whoever opened it. It is an
-        automatic response, so it says so (RFC 3834 3.1.7: Auto-Submitted: auto-replied)."""
+        automatic response, so it says so (RFC 3834 3.1.7: Auto-Submitted: auto-replied).
+
+        It says little (issue 13): no subject and no free text from the request, and the
+        name only when `acknowledgement_name` keeps it, in the greeting and the To header
+        alike. Staff-approved letters may quote more."""
+        name = acknowledgement_name(case.requester_name)
         return self.send(
             session,
             case,
@@ -164,4 +179,7 @@ class Letters:
             key=f"ack:{case.id}",
             now=now,
             auto_submitted="auto-replied",
+            to_name=name or "",
+            requester_name=name,
+            original_subject="",
         )

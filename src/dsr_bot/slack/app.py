@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.desk import Done, Staff, state_token
-from dsr_bot.cases.model import OPEN_STATUSES, RuleViolation
+from dsr_bot.cases.model import OPEN_STATUSES, IdentityStatus, RuleViolation
 from dsr_bot.slack import cards, modals
 from dsr_bot.slack.approvers import Approvers
 from dsr_bot.store.tables import Case
@@ -133,6 +133,16 @@ class SlackHandlers:
         self.desk.check_allowed(staff, "prepare_reply", case_id)
         with self.factory() as session:
             case = session.get_one(Case, case_id)
+        if case.identity_status != IdentityStatus.VERIFIED.value:
+            # Send is refused until identity is verified (Art. 12(6)); a stale card or a
+            # replayed click must not open a reply that can never go (issue 13).
+            client.views_open(
+                trigger_id=body["trigger_id"],
+                view=modals.notice_modal(
+                    case, "Verify first: the requester's identity is not verified yet."
+                ),
+            )
+            return
         opened = client.views_open(trigger_id=body["trigger_id"], view=modals.preparing_modal(case))
         view_id = opened["view"]["id"]
         try:

@@ -241,6 +241,7 @@ def case_card(
     with_actions: bool = True,
     checklist: Sequence[tuple[ChecklistEntry, bool]] = (),
     notes: Sequence[str] = (),
+    ack_note: str | None = None,
 ) -> list[Block]:
     blocks: list[Block] = [
         {"type": "header", "text": plain(f"{case.ref} · {case.status.replace('_', ' ')}", 150)},
@@ -248,6 +249,8 @@ def case_card(
     ]
     for note in notes:
         blocks.append({"type": "section", "text": mrkdwn(note)})
+    if ack_note:
+        blocks.append({"type": "context", "elements": [plain(ack_note, 300)]})
     if excerpt:
         blocks.append({"type": "section", "text": plain(excerpt)})
     if with_actions:

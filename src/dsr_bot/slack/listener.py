@@ -36,6 +36,16 @@ class SlackNotifier:
     def needs_staff(self, session: Session, inbound: InboundMessage, now: datetime) -> None:
         notify.enqueue_triage_card(session, inbound, self.channel, now)
 
+    def acknowledgements_capped(self, session: Session, limit: int, now: datetime) -> None:
+        text = (
+            f":warning: More than {limit} acknowledgements in the last hour: automatic "
+            "acknowledgements are paused until the rate falls. Cases are still opened; "
+            "check the new cases for a storm of forged or repeated requests."
+        )
+        notify.enqueue_channel_notice(
+            session, self.channel, text, f"ack-cap:{now:%Y-%m-%dT%H}", now
+        )
+
     # -- staff actions --------------------------------------------------------------------
     def case_changed(self, session: Session, case: Case, event: Event, now: datetime) -> None:
         notify.enqueue_card_update(session, case, f"ev{event.id}", now)

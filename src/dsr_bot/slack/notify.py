@@ -54,6 +54,20 @@ def enqueue_thread_message(
     )
 
 
+def enqueue_channel_notice(
+    session: Session, channel: str, text: str, key: str, now: datetime
+) -> bool:
+    """A plain line in the channel (operational notices); `key` makes it once per cause."""
+    return _enqueue(
+        session,
+        key=f"slack:notice:{key}",
+        purpose="notice",
+        now=now,
+        payload={"method": "chat.postMessage", "args": {"channel": channel, "text": text}},
+        case_id=None,
+    )
+
+
 def enqueue_case_card(session: Session, case: Case, channel: str, now: datetime) -> bool:
     return _enqueue(
         session,

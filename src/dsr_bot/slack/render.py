@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dsr_bot import outbox
 from dsr_bot.cases.fulfiller import ChecklistEntry
 from dsr_bot.cases.model import Disposition
 from dsr_bot.cases.replying import ticked_sources
 from dsr_bot.slack import cards
-from dsr_bot.store.tables import Case, Event, InboundMessage
+from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
 
 # Every card update re-renders the excerpt, and a message may be up to 25 MB. The request
 # text sits at the top of a message and a card shows at most SECTION_LIMIT characters, so
@@ -92,8 +93,31 @@ def case_card_args(
             excerpt=excerpt,
             checklist=items,
             notes=cards.classification_notes(list(flags)),
+            ack_note=acknowledgement_note(session, case),
         ),
     }
+
+
+def acknowledgement_note(session: Session, case: Case) -> str | None:
+    """Why the requester got no acknowledgement, when they did not (issue 13): withheld at
+    intake (no valid reply address, a limit) or refused for good by the relay (no SMTPUTF8)."""
+    dead = session.execute(
+        sa.select(Outbound.last_error)
+        .where(Outbound.case_id == case.id, Outbound.purpose == "acknowledgement")
+        .where(Outbound.status == outbox.DEAD)
+        .limit(1)
+    ).scalar_one_or_none()
+    if dead is not None:
+        return f"Acknowledgement not delivered: {dead}"
+    withheld = session.execute(
+        sa.select(Event.detail)
+        .where(Event.case_id == case.id, Event.action == "acknowledgement_suppressed")
+        .order_by(Event.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if withheld is not None:
+        return f"Not acknowledged: {(withheld or {}).get('reason', 'withheld')}"
+    return None
 
 
 def triage_card_args(

@@ -134,6 +134,34 @@ def case_of_sent_mail(session: Session, message_ids: Sequence[str]) -> int | Non
     ).scalar_one_or_none()
 
 
+def acknowledgements_since(session: Session, since: datetime) -> int:
+    """Acknowledgements queued since `since`, to anyone (the hourly cap)."""
+    return int(
+        session.execute(
+            sa.select(sa.func.count())
+            .select_from(Outbound)
+            .where(Outbound.purpose == "acknowledgement", Outbound.created_at >= since)
+        ).scalar_one()
+    )
+
+
+def acknowledgement_recipients_since(
+    session: Session, since: datetime, *, domain: str
+) -> list[str | None]:
+    """Recipients of acknowledgements queued since `since` at `domain` (any case): the
+    caller compares normalised addresses, which SQL cannot."""
+    escaped = domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(
+        session.execute(
+            sa.select(Outbound.recipient).where(
+                Outbound.purpose == "acknowledgement",
+                Outbound.created_at >= since,
+                sa.func.lower(Outbound.recipient).like(f"%@{escaped}", escape="\\"),
+            )
+        ).scalars()
+    )
+
+
 def outbound_key_exists(session: Session, key: str) -> bool:
     return (
         session.execute(

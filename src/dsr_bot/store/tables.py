@@ -105,6 +105,9 @@ class InboundMessage(Base):
     # Moved/flagged on the IMAP server; false means the next cycle retries that step.
     imap_done: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Decisions started on this row, counted and committed before each one (issue 13): a
+    # message that kills the process mid-parse is quarantined instead of crash-looping.
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
 
 class Case(Base):
@@ -175,6 +178,9 @@ class Outbound(Base):
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "host:pid" of the process holding the lease: a later process on the same host may take
+    # back a lease whose holder is dead instead of waiting it out (issue 13).
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(128))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
