@@ -36,13 +36,17 @@ def classify(ctx: Context, files: tuple[Path, ...], jsonl: Path | None) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-@click.command()
-@click.option(
+# The training corpus: hand-written letters only (classifiers/outsider/ is never read).
+corpus_option = click.option(
     "--corpus",
     type=click.Path(path_type=Path),
     default=Path("classifiers/corpus"),
     show_default=True,
 )
+
+
+@click.command()
+@corpus_option
 @click.option(
     "--config",
     "train_config",
@@ -58,12 +62,7 @@ def train(corpus: Path, train_config: Path) -> None:
 
 
 @click.command()
-@click.option(
-    "--corpus",
-    type=click.Path(path_type=Path),
-    default=Path("classifiers/corpus"),
-    show_default=True,
-)
+@corpus_option
 @click.option("--split", default="test", show_default=True)
 @click.option(
     "--mode", default="combined", show_default=True, help="combined (model+rules), model or rules"
