@@ -8,7 +8,7 @@ Two transactions per message, on purpose:
      message unprocessed, and the next cycle processes it again from the stored bytes.
 
 Steps of `process`: parse → duplicate? → loop/auto-reply? → thread to a case? → classify →
-open case → enqueue acknowledgement.
+open case → stop marketing at once (Art. 21(3)) → enqueue acknowledgement.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dsr_bot.cases import service
 from dsr_bot.cases.letters import Letters
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, Classification, Disposition
 from dsr_bot.classify.base import Classifier
+from dsr_bot.fulfilment.suppression import stop_marketing_at_once
 from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
 from dsr_bot.mail.parse import ParsedMessage, parse_message
 from dsr_bot.matching import find_duplicate, thread_to_case
@@ -355,6 +356,7 @@ class Intake:
             request_subject=msg.subject,
             inbound_id=row.id,
         )
+        stop_marketing_at_once(session, case, now)
         if loop_reason is not None:
             # A web form's no-reply mail or a list post can still carry a real request: the
             # case and its deadline stand, only the automatic answer is withheld (RFC 3834).

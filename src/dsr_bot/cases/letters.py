@@ -22,7 +22,7 @@ from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
 from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply
 from dsr_bot.replies.markup import to_html_document
-from dsr_bot.store.tables import Case
+from dsr_bot.store.tables import Case, Letter
 
 # Marks a gap fulfilment must fill (e.g. Art. 15(1)(a) purposes) in a prepared reply; a reply
 # that still contains it is refused at Send, so no letter goes out with a hole in it.
@@ -49,6 +49,18 @@ def reply_template(types: list[str] | tuple[str, ...]) -> str:
     return "clarification_request"
 
 
+def addressee(case: Case) -> tuple[str | None, str | None]:
+    """Who a letter goes to: (e-mail or None for post, name).
+
+    A recorded representative (fullmakt, guardian) gets the letters; the desk refuses the
+    substantive reply until their authority is verified (cases/replying.py), so personal
+    data reaches them only then.
+    """
+    if case.representative_kind:
+        return case.representative_email, case.representative_name
+    return case.requester_email, case.requester_name
+
+
 @dataclass(frozen=True)
 class Letters:
     """Renders templates for a case and enqueues the composed mail in the caller's session."""
@@ -70,6 +82,8 @@ class Letters:
             extended_due_on=case.extended_due_on,
             extension_reason=case.extension_reason,
             original_subject=case.request_subject or "",
+            marketing_stopped=case.marketing_stopped_at is not None,
+            representative_name=case.representative_name if case.representative_kind else None,
             **fields,
         )
 
@@ -106,21 +120,42 @@ class Letters:
 
         `html` None (staff edited the text) means: build the HTML part from the text, which
         is written in the same light markup the templates use (replies/markup.py).
+
+        Every letter is also kept as text in `letter` (Art. 5(2): the controller must be
+        able to show what it told the requester), longer than the mail itself (retention.py).
+        A case with no e-mail address (a request by phone or post) gets a printable letter
+        instead of mail: `dsr-bot letters print` writes it out for posting.
         """
-        if not case.requester_email:
-            raise ValueError(f"{case.ref} has no requester address")
+        language = self.renderer.template_language(case.language)
+        to_addr, to_name = addressee(case)
         if html is None:
-            html = to_html_document(
-                escape(text, quote=False),
-                subject=subject,
-                language=self.renderer.template_language(case.language),
+            html = to_html_document(escape(text, quote=False), subject=subject, language=language)
+        if to_addr is None:
+            if not case.postal_address:
+                raise ValueError(f"{case.ref} has neither an e-mail nor a postal address")
+            if session.query(Letter.id).filter(Letter.key == key).first() is not None:
+                return f"post:{key}"  # the same effect again: nothing new to print
+            session.add(
+                Letter(
+                    case_id=case.id,
+                    key=key,
+                    purpose=purpose,
+                    channel="post",
+                    recipient="\n".join(p for p in (to_name, case.postal_address) if p),
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    created_at=now,
+                )
             )
+            session.flush()
+            return f"post:{key}"
         message_id = make_message_id(self.mail_from.rsplit("@", 1)[1])
         mail = compose_reply(
             from_addr=self.mail_from,
             from_name=self.from_name,
-            to_addr=case.requester_email,
-            to_name=case.requester_name,
+            to_addr=to_addr,
+            to_name=to_name,
             subject=subject,
             text=text,
             html=html,
@@ -133,18 +168,34 @@ class Letters:
             auto_submitted=auto_submitted,
             attachments=attachments,
         )
-        outbox.enqueue(
+        added = outbox.enqueue(
             session,
             key=key,
             kind="mail",
             purpose=purpose,
             now=now,
             body=bytes(mail),
-            recipient=case.requester_email,
+            recipient=to_addr,
             case_id=case.id,
-            payload={"to": [case.requester_email], "message_id": message_id},
+            payload={"to": [to_addr], "message_id": message_id},
             external_id=message_id,
         )
+        if added:
+            session.add(
+                Letter(
+                    case_id=case.id,
+                    key=key,
+                    purpose=purpose,
+                    channel="email",
+                    recipient=to_addr,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    message_id=message_id,
+                    created_at=now,
+                )
+            )
+            session.flush()
         return message_id
 
     def send(

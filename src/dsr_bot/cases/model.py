@@ -36,6 +36,12 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
+def opt_out_only(types: list[str] | tuple[str, ...]) -> bool:
+    """Only a marketing opt-out: done at intake (Art. 21(3)), so no identity check, no
+    extension; the confirmation discloses nothing."""
+    return bool(types) and set(types) <= {RequestType.MARKETING_OPTOUT.value}
+
+
 OPEN_STATUSES = frozenset({CaseStatus.OPEN, CaseStatus.AWAITING_IDENTITY, CaseStatus.IN_PROGRESS})
 
 

@@ -22,7 +22,7 @@ from dsr_bot.cases import service
 from dsr_bot.cases.desk import Done, Staff
 from dsr_bot.cases.fulfiller import ChecklistEntry, Fulfilled, Prepared
 from dsr_bot.cases.letters import PLACEHOLDER, reply_template
-from dsr_bot.cases.model import CaseStatus, IdentityStatus, RuleViolation
+from dsr_bot.cases.model import CaseStatus, IdentityStatus, RuleViolation, opt_out_only
 from dsr_bot.cases.triage import TriageDesk
 from dsr_bot.store.tables import Case, Event
 
@@ -176,6 +176,10 @@ class ReplyDesk(TriageDesk):
                 now=now,
                 attachments=done.attachments,
             )
+            if case.status == CaseStatus.OPEN.value:  # an opt-out: no identity step before
+                service.change_status(
+                    session, case, CaseStatus.IN_PROGRESS, now=now, actor=staff.actor
+                )
             service.change_status(session, case, CaseStatus.ANSWERED, now=now, actor=staff.actor)
             self._changed(
                 session,
@@ -193,7 +197,7 @@ class ReplyDesk(TriageDesk):
             return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)
 
     def _check_release(self, staff: Staff, case: Case, subject: str, text: str) -> None:
-        if case.identity_status != IdentityStatus.VERIFIED.value:
+        if case.identity_status != IdentityStatus.VERIFIED.value and not opt_out_only(case.types):
             raise RuleViolation(
                 f"{case.ref}: verify the requester's identity before sending a reply (Art. 12(6))."
             )

@@ -24,6 +24,7 @@ from dsr_bot.cases.model import (
     RuleViolation,
     check_transition,
     format_ref,
+    opt_out_only,
 )
 from dsr_bot.store.tables import Case, CaseCounter, Event
 
@@ -212,6 +213,11 @@ def extend_deadline(
     """Art. 12(3): two further months, with reasons, decided within the first month."""
     if not reason.strip():
         raise RuleViolation("An extension needs a reason (Art. 12(3)).")
+    if opt_out_only(case.types):
+        raise RuleViolation(
+            f"{case.ref} is a marketing opt-out: it is honoured at once (Art. 21(3)) and "
+            "cannot be extended."
+        )
     if case.extended_due_on is not None:
         raise RuleViolation(f"{case.ref} is already extended to {case.extended_due_on}.")
     if CaseStatus(case.status) not in OPEN_STATUSES:

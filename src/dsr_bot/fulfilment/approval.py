@@ -120,7 +120,9 @@ class CaseFulfiller:
                 fields.update(self._erasure_fields(case, language, reports))
         elif types & {ACCESS, PORTABILITY, ERASURE}:
             lines.append("No SQL data source is configured (DSR_BOT_DATA_SOURCES): do it by hand.")
-        if types & SUPPRESSING:
+        if types & SUPPRESSING and getattr(case, "marketing_stopped_at", None) is not None:
+            lines.append("Suppression list: already listed at intake (Art. 21(3)).")
+        elif types & SUPPRESSING:
             lines.append(
                 f"Suppression list: {case.requester_email} is added on approval (Art. 21(3))."
             )

@@ -61,6 +61,12 @@ class ReplyContext:
     objection_grounds: str | None = None
     # consent_withdrawal_confirmation (Art. 7(3)): what the withdrawn consent covered.
     consent_scope: tuple[str, ...] = ()
+    # Art. 21(3): the address went on the suppression list when the request arrived, so
+    # the acknowledgement can say that marketing has already stopped.
+    marketing_stopped: bool = False
+    # A letter sent to someone acting for the data subject (Art. 12 read with national
+    # law on fullmakt / guardianship): their name, for the greeting.
+    representative_name: str | None = None
 
 
 @dataclass(frozen=True)

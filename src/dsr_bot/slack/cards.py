@@ -17,7 +17,7 @@ from typing import Any
 from dsr_bot.cases.deadlines import days_left
 from dsr_bot.cases.desk import state_token
 from dsr_bot.cases.fulfiller import ChecklistEntry
-from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, IdentityStatus
+from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, IdentityStatus, opt_out_only
 from dsr_bot.store.tables import Case, Event, InboundMessage
 
 Block = dict[str, Any]
@@ -111,7 +111,25 @@ def case_fields(case: Case, today: date) -> list[Block]:
         mrkdwn(f"*Identity*\n{IDENTITY_LABELS.get(case.identity_status, case.identity_status)}"),
         mrkdwn(f"*Assignee*\n{user_mention(case.assignee) if case.assignee else '—'}"),
         mrkdwn(f"*Status*\n{case.status.replace('_', ' ')}"),
+        *special_fields(case),
     ]
+
+
+def special_fields(case: Case) -> list[Block]:
+    """What staff must know at a glance beyond the usual fields (Slack allows 10)."""
+    extra: list[Block] = []
+    if case.marketing_stopped_at is not None:
+        extra.append(mrkdwn("*Marketing*\n:no_bell: suppressed at intake (Art. 21(3))"))
+    channel = case.channel or "email"
+    if channel != "email" or case.representative_kind:
+        how = channel.replace("_", " ") + (
+            f" · representative ({case.representative_kind.replace('_', ' ')}): "
+            + (":white_check_mark: verified" if case.representative_verified_at else "not verified")
+            if case.representative_kind
+            else ""
+        )
+        extra.append(mrkdwn(f"*Channel*\n{escape(how)}"))
+    return extra[:2]
 
 
 def excerpt_of(text: str | None, mode: str) -> str | None:
@@ -144,7 +162,7 @@ def case_actions(case: Case) -> list[Block]:
                 "elements": [button("dsr_close", "Close")],
             }
         ]
-    verified = case.identity_status == IdentityStatus.VERIFIED.value
+    verified = case.identity_status == IdentityStatus.VERIFIED.value or opt_out_only(case.types)
     first = []
     if not verified:
         first += [
@@ -154,8 +172,8 @@ def case_actions(case: Case) -> list[Block]:
     else:
         first.append(button("dsr_prepare", "Prepare reply", "primary"))
     first += [button("dsr_types", "Change types"), button("dsr_assign", "Assign to me")]
-    second = [
-        button("dsr_extend", "Extend deadline"),
+    second = [] if opt_out_only(case.types) else [button("dsr_extend", "Extend deadline")]
+    second += [
         button("dsr_reject", "Reject", "danger"),
         button("dsr_close", "Close"),
     ]
