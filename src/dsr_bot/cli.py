@@ -304,9 +304,15 @@ def deadline(ctx: Context, timestamp: str, extended: bool) -> None:
         raise click.BadParameter(f"{timestamp!r} is not an ISO 8601 timestamp") from None
     if received.tzinfo is None:
         received = received.replace(tzinfo=settings.tz)
+    # The same calendar a case gets (cases/service.CasePolicy), including the optional
+    # Midsummer/Christmas/New Year's Eve rule, so the two can never disagree.
     click.echo(
         due_date(
-            received, tz=settings.timezone, country=settings.holiday_country, extended=extended
+            received,
+            tz=settings.timezone,
+            country=settings.holiday_country,
+            extended=extended,
+            extra_closed_days=settings.deadline_extra_closed_days,
         ).isoformat()
     )
 
@@ -330,10 +336,11 @@ def db_upgrade(ctx: Context) -> None:
 
 
 # Command modules register themselves on `main` when imported (they import it from here).
-from dsr_bot import cli_doctor, cli_extra, cli_ops, cli_outbox  # noqa: E402
+from dsr_bot import cli_doctor, cli_extra, cli_ops, cli_outbox, cli_requests  # noqa: E402
 from dsr_bot.cli_fulfilment import fulfil, suppression  # noqa: E402
 
 cli_ops.register(main, cases)
+cli_requests.register(main, cases)
 main.add_command(suppression)
 main.add_command(fulfil)
 assert cli_extra and cli_doctor and cli_outbox

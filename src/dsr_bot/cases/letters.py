@@ -21,7 +21,8 @@ from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
 from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply
-from dsr_bot.replies.markup import to_html_document
+from dsr_bot.replies.markup import to_html_document, to_print_document
+from dsr_bot.replies.render import long_date
 from dsr_bot.store.tables import Case, Letter
 
 # Marks a gap fulfilment must fill (e.g. Art. 15(1)(a) purposes) in a prepared reply; a reply
@@ -84,6 +85,7 @@ class Letters:
             original_subject=case.request_subject or "",
             marketing_stopped=case.marketing_stopped_at is not None,
             representative_name=case.representative_name if case.representative_kind else None,
+            by_post=addressee(case)[0] is None,
             **fields,
         )
 
@@ -135,16 +137,26 @@ class Letters:
                 raise ValueError(f"{case.ref} has neither an e-mail nor a postal address")
             if session.query(Letter.id).filter(Letter.key == key).first() is not None:
                 return f"post:{key}"  # the same effect again: nothing new to print
+            recipient = [p for p in (to_name, *case.postal_address.splitlines()) if p.strip()]
+            controller = self.renderer.controller
+            printable = to_print_document(
+                html,
+                subject=subject,
+                language=language,
+                sender=[controller.name, controller.postal_address],
+                recipient=recipient,
+                dated=long_date(deadlines.receipt_date(now, self.timezone), language),
+            )
             session.add(
                 Letter(
                     case_id=case.id,
                     key=key,
                     purpose=purpose,
                     channel="post",
-                    recipient="\n".join(p for p in (to_name, case.postal_address) if p),
+                    recipient="\n".join(recipient),
                     subject=subject,
                     text=text,
-                    html=html,
+                    html=printable,
                     created_at=now,
                 )
             )

@@ -26,6 +26,15 @@ class RequestType(StrEnum):
 
 ALL_REQUEST_TYPES: tuple[RequestType, ...] = tuple(RequestType)
 
+# Art. 12(1)-(3): a request is valid whichever way it reaches the controller; the month runs
+# from receipt by phone or letter just as from an e-mail (EDPB 01/2022 §3.1.2).
+CHANNELS = ("email", "phone", "post", "in_person")
+OFFLINE_CHANNELS = CHANNELS[1:]
+
+# Someone acting for the data subject: a power of attorney (fullmakt), a guardian (a
+# parent for a child, förvaltare/god man), or another requester staff must assess.
+REPRESENTATIVE_KINDS = ("power_of_attorney", "guardian", "other")
+
 
 class CaseStatus(StrEnum):
     OPEN = "open"  # received, acknowledged, nobody has acted yet

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import (
+    OFFLINE_CHANNELS,
     OPEN_STATUSES,
+    REPRESENTATIVE_KINDS,
     CaseStatus,
     IdentityStatus,
     RequestType,
@@ -112,6 +114,8 @@ def open_case(
     request_subject: str | None = None,
     inbound_id: int | None = None,
     actor: str = SYSTEM,
+    channel: str = "email",
+    postal_address: str | None = None,
 ) -> Case:
     deadline = deadlines.deadline_for(
         received_at,
@@ -135,6 +139,8 @@ def open_case(
         request_references=list(request_references),
         request_subject=request_subject,
         opened_at=now,
+        channel=channel,
+        postal_address=postal_address,
     )
     session.add(case)
     session.flush()
@@ -145,9 +151,128 @@ def open_case(
         actor=actor,
         case_id=case.id,
         inbound_id=inbound_id,
-        detail={"types": case.types, "due_on": case.due_on.isoformat(), "language": language},
+        detail={
+            "types": case.types,
+            "due_on": case.due_on.isoformat(),
+            "language": language,
+            "channel": channel,
+        },
     )
     return case
+
+
+@dataclass(frozen=True)
+class Representative:
+    kind: str
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class OfflineRequest:
+    """A request taken by phone, by letter or at the desk, as staff write it down."""
+
+    channel: str
+    received_at: datetime
+    types: Sequence[str]
+    name: str
+    email: str | None = None
+    postal_address: str | None = None
+    language: str = "sv"
+    representative: Representative | None = None
+
+
+def register_request(
+    session: Session, request: OfflineRequest, *, policy: CasePolicy, now: datetime, actor: str
+) -> Case:
+    """Open a case for a request that did not come by e-mail. Its receipt time, not the
+    time staff typed it in, starts the month (Art. 12(3))."""
+    if request.channel not in OFFLINE_CHANNELS:
+        raise RuleViolation(
+            f"Channel must be one of {', '.join(OFFLINE_CHANNELS)} (e-mail arrives by itself)."
+        )
+    if request.received_at.tzinfo is None:
+        raise RuleViolation("The receipt time needs a time zone, e.g. 2026-11-24T10:15+01:00.")
+    if request.received_at > now:
+        raise RuleViolation("The request cannot have been received in the future.")
+    try:
+        types = sorted({RequestType(t).value for t in request.types})
+    except ValueError:
+        raise RuleViolation(f"Unknown request type among {list(request.types)}.") from None
+    if not types:
+        raise RuleViolation("Name at least one request type.")
+    name = " ".join(request.name.split())
+    if not name:
+        raise RuleViolation("The data subject's name is needed.")
+    email = _bare_address(request.email)
+    address = (request.postal_address or "").strip() or None
+    rep = request.representative
+    if rep is not None:
+        if rep.kind not in REPRESENTATIVE_KINDS:
+            raise RuleViolation(f"Representative kind must be one of {REPRESENTATIVE_KINDS}.")
+        if not " ".join(rep.name.split()):
+            raise RuleViolation("The representative's name is needed.")
+    reply_email = _bare_address(rep.email) if rep is not None else email
+    if reply_email is None and address is None:
+        raise RuleViolation("Give an e-mail or a postal address: the reply must reach someone.")
+    case = open_case(
+        session,
+        policy=policy,
+        now=now,
+        received_at=request.received_at,
+        types=[RequestType(t) for t in types],
+        requester_email=email,
+        requester_name=name,
+        language=request.language,
+        actor=actor,
+        channel=request.channel,
+        postal_address=address,
+    )
+    if rep is not None:
+        set_representative(
+            session, case, rep.kind, rep.name, _bare_address(rep.email), now=now, actor=actor
+        )
+    return case
+
+
+def set_representative(
+    session: Session,
+    case: Case,
+    kind: str,
+    name: str,
+    email: str | None,
+    *,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Record who acts for the data subject. Their authority is unverified until staff
+    check the fullmakt or the guardianship (`verify_representative`)."""
+    if kind not in REPRESENTATIVE_KINDS:
+        raise RuleViolation(f"Representative kind must be one of {REPRESENTATIVE_KINDS}.")
+    case.representative_kind = kind
+    case.representative_name = " ".join(name.split())
+    case.representative_email = email
+    case.representative_verified_method = None
+    case.representative_verified_by = None
+    case.representative_verified_at = None
+    record_event(
+        session,
+        action="representative_recorded",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        detail={"kind": kind, "email": email},
+    )
+
+
+def _bare_address(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in value):
+        raise RuleViolation(f"{value!r} is not an e-mail address.")
+    return value.lower()
 
 
 def attach_reply(

@@ -67,6 +67,8 @@ class ReplyContext:
     # A letter sent to someone acting for the data subject (Art. 12 read with national
     # law on fullmakt / guardianship): their name, for the greeting.
     representative_name: str | None = None
+    # The letter is printed and posted (no e-mail address): "reply to this e-mail" is wrong.
+    by_post: bool = False
 
 
 @dataclass(frozen=True)
