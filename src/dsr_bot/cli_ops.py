@@ -231,6 +231,8 @@ def retention_run(obj: SettingsSource, dry_run: bool, as_json: bool, now_text: s
         click.echo(f"  raw       {ref}")
     for ref in result.anonymised_cases:
         click.echo(f"  anonymise {ref}")
+    for ref in result.letter_cases:
+        click.echo(f"  letters   {ref}")
 
 
 def register(main: click.Group, cases: click.Group) -> None:
