@@ -67,6 +67,8 @@ SAFE_DETAIL_KEYS = frozenset(
         "purpose",
         "letter",
         "letters",
+        "attachments",
+        "paused_days",
     }
 )
 REMOVED = "[removed]"

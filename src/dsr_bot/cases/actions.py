@@ -64,17 +64,25 @@ class StaffDesk(ReplyDesk):
             case = self._case(session, case_id)
             if method not in IDENTITY_METHODS:
                 raise RuleViolation(f"Unknown verification method {method!r}.")
+            if method == "other" and not note.strip():
+                # Art. 5(2): "other" says nothing on its own; the note is the record.
+                raise RuleViolation("Say in the note how the identity was verified.")
             if case.identity_status == IdentityStatus.VERIFIED.value:
                 raise RuleViolation(f"{case.ref}: identity was already verified.")
             case.identity_status = IdentityStatus.VERIFIED.value
             case.identity_method = method
             case.identity_verified_by = staff.actor
+            case.identity_verified_at = now
             if case.status != CaseStatus.IN_PROGRESS.value:
                 service.change_status(
                     session, case, CaseStatus.IN_PROGRESS, now=now, actor=staff.actor
                 )
+            service.resume_deadline(session, case, policy=self.policy, now=now, actor=staff.actor)
             self._changed(
                 session, case, now, staff, "identity_verified", {"method": method, "note": note}
+            )
+            service.delete_identity_documents(
+                session, case, now=now, actor=staff.actor, reason="identity_verified"
             )
             return Done(f"{case.ref}: identity verified.", case.ref)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from dsr_bot.cases.model import (
     format_ref,
     opt_out_only,
 )
-from dsr_bot.store.tables import Case, CaseCounter, Event
+from dsr_bot.store.tables import Case, CaseCounter, Event, InboundMessage
 
 Clock = Callable[[], datetime]
 
@@ -324,6 +324,43 @@ def change_status(
         case_id=case.id,
         detail={"from": previous, "to": target.value, **(detail or {})},
     )
+    if target not in OPEN_STATUSES:
+        case.paused_at = None  # nothing left to wait for
+        delete_identity_documents(session, case, now=now, actor=actor, reason="case_ended")
+
+
+def delete_identity_documents(
+    session: Session, case: Case, *, now: datetime, actor: str, reason: str
+) -> int:
+    """EDPB 01/2022 §3.3: proof of identity is for checking, not for keeping. Once the
+    identity is verified or the case has ended, every attachment the requester sent on the
+    case is removed from the stored mail (the text stays); the audit trail keeps the method,
+    who verified and when. Returns the number of attachments removed (0 is not recorded)."""
+    from dsr_bot.mail.strip import without_attachments
+
+    messages = session.execute(
+        sa.select(InboundMessage).where(
+            InboundMessage.case_id == case.id, InboundMessage.raw.is_not(None)
+        )
+    ).scalars()
+    removed = touched = 0
+    for message in messages:
+        stripped, count = without_attachments(message.raw or b"")
+        if count:
+            message.raw = stripped
+            removed += count
+            touched += 1
+    if removed:
+        case.id_documents_deleted_at = now
+        record_event(
+            session,
+            action="identity_documents_deleted",
+            at=now,
+            actor=actor,
+            case_id=case.id,
+            detail={"messages": touched, "attachments": removed, "reason": reason},
+        )
+    return removed
 
 
 def extend_deadline(
@@ -373,6 +410,52 @@ def extend_deadline(
         case_id=case.id,
         detail={"extended_due_on": case.extended_due_on.isoformat(), "reason": reason.strip()},
     )
+
+
+def pause_deadline(session: Session, case: Case, *, now: datetime, actor: str) -> None:
+    """Suspend the Art. 12(3) period while we wait for proof of identity that the request
+    cannot be handled without (Art. 12(6); EDPB 01/2022 §3.3, para. 75): the days already
+    run stay run. `resume_deadline` moves the due dates on by the days it was paused."""
+    if case.paused_at is not None:
+        raise RuleViolation(f"{case.ref}: the deadline is already paused.")
+    case.paused_at = now
+    record_event(session, action="deadline_paused", at=now, actor=actor, case_id=case.id)
+
+
+def resume_deadline(
+    session: Session, case: Case, *, policy: CasePolicy, now: datetime, actor: str
+) -> int:
+    """End a pause: a suspension, not a restart. The due date moves by the calendar days
+    paused (counted as dates in the controller's zone, so a pause within one day moves
+    nothing), then to a working day (Reg. 1182/71 Art. 3(4)). Returns the days added."""
+    if case.paused_at is None:
+        return 0
+    days = (
+        deadlines.receipt_date(now, policy.timezone)
+        - deadlines.receipt_date(case.paused_at, policy.timezone)
+    ).days
+    case.paused_at = None
+    if days > 0:
+
+        def moved(day: Any) -> Any:
+            return deadlines.next_working_day(
+                day + timedelta(days=days),
+                policy.country,
+                extra_closed_days=policy.extra_closed_days,
+            )
+
+        case.due_on = moved(case.due_on)
+        if case.extended_due_on is not None:
+            case.extended_due_on = moved(case.extended_due_on)
+    record_event(
+        session,
+        action="deadline_resumed",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        detail={"paused_days": days, "due_on": case.due_on.isoformat()},
+    )
+    return days
 
 
 def effective_due(case: Case) -> Any:
