@@ -64,7 +64,7 @@ class DeskListener(Protocol):
     def case_changed(self, session: Session, case: Case, event: Event, now: datetime) -> None: ...
 
     def case_opened(
-        self, session: Session, case: Case, inbound: InboundMessage, now: datetime
+        self, session: Session, case: Case, inbound: InboundMessage | None, now: datetime
     ) -> None: ...
 
     def triage_resolved(

@@ -122,6 +122,7 @@ class ReplyDesk(TriageDesk):
         subject: str,
         text: str,
         draft_digest: str | None = None,
+        redactions: list[str] | None = None,
     ) -> Done:
         """Approve, fulfil, send. `draft_digest` is `Draft.digest` of the draft shown: if the
         text is unchanged, the letter is rendered from what fulfilment actually did."""
@@ -131,6 +132,9 @@ class ReplyDesk(TriageDesk):
             session, now = ctx
             case = self._case(session, case_id)
             self._check_release(staff, case, subject, text)
+            if redactions is not None:
+                # Art. 15(4): other people's data, taken out of the export before it exists.
+                case.export_redactions = [r.strip() for r in redactions if r.strip()] or None
             ticked = ticked_sources(session, case.id)
             open_items = [e.source for e in self.checklist(case) if e.source not in ticked]
             if open_items:
@@ -192,6 +196,7 @@ class ReplyDesk(TriageDesk):
                     "message_id": message_id,
                     "edited": edited,
                     "attachments": [a[0] for a in done.attachments],
+                    "redactions": len(case.export_redactions or []),
                 },
             )
             return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)
@@ -200,6 +205,11 @@ class ReplyDesk(TriageDesk):
         if case.identity_status != IdentityStatus.VERIFIED.value and not opt_out_only(case.types):
             raise RuleViolation(
                 f"{case.ref}: verify the requester's identity before sending a reply (Art. 12(6))."
+            )
+        if case.representative_kind and case.representative_verified_at is None:
+            raise RuleViolation(
+                f"{case.ref}: verify the representative's authority (fullmakt, guardianship) "
+                "before the reply goes to them."
             )
         if self.policy.four_eyes and case.identity_verified_by == staff.actor:
             raise RuleViolation(

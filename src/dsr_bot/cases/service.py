@@ -204,7 +204,7 @@ def register_request(
     name = " ".join(request.name.split())
     if not name:
         raise RuleViolation("The data subject's name is needed.")
-    email = _bare_address(request.email)
+    email = bare_address(request.email)
     address = (request.postal_address or "").strip() or None
     rep = request.representative
     if rep is not None:
@@ -212,7 +212,7 @@ def register_request(
             raise RuleViolation(f"Representative kind must be one of {REPRESENTATIVE_KINDS}.")
         if not " ".join(rep.name.split()):
             raise RuleViolation("The representative's name is needed.")
-    reply_email = _bare_address(rep.email) if rep is not None else email
+    reply_email = bare_address(rep.email) if rep is not None else email
     if reply_email is None and address is None:
         raise RuleViolation("Give an e-mail or a postal address: the reply must reach someone.")
     case = open_case(
@@ -230,7 +230,7 @@ def register_request(
     )
     if rep is not None:
         set_representative(
-            session, case, rep.kind, rep.name, _bare_address(rep.email), now=now, actor=actor
+            session, case, rep.kind, rep.name, bare_address(rep.email), now=now, actor=actor
         )
     return case
 
@@ -265,7 +265,8 @@ def set_representative(
     )
 
 
-def _bare_address(value: str | None) -> str | None:
+def bare_address(value: str | None) -> str | None:
+    """A trimmed, lower-cased e-mail address, None for blank; RuleViolation if it is not one."""
     value = (value or "").strip()
     if not value:
         return None

@@ -40,7 +40,7 @@ from dsr_bot.cases.model import RequestType
 from dsr_bot.fulfilment import plan
 from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
 from dsr_bot.fulfilment.sources import DataSources
-from dsr_bot.fulfilment.suppression import suppress
+from dsr_bot.fulfilment.suppression import stop_marketing_at_once, suppress
 
 ACCESS, PORTABILITY, ERASURE = "access", "portability", "erasure"
 SUPPRESSING = frozenset({"marketing_optout", "consent_withdrawal"})
@@ -90,6 +90,9 @@ class CaseFulfiller:
             ChecklistEntry(i.source, i.instructions, i.recipient)
             for i in plan.checklist(self.sources, wanted)
         ]
+
+    def case_opened(self, session: Session, case: Any, now: datetime, actor: str) -> None:
+        stop_marketing_at_once(session, case, now, actor=actor)
 
     def _searches(self, types: set[str]) -> bool:
         return bool(self.sources.sql) and bool(types & {ACCESS, PORTABILITY, ERASURE})
