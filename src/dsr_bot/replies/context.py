@@ -189,6 +189,8 @@ def sample_variants(language: str, types: tuple[str, ...], name: str) -> list[Re
         full,
         objection_upheld=False,
         deadline_paused=True,
+        marketing_stopped=True,
+        by_post=True,
         automated_decisions="Automated decision" if language != "sv" else "Automatiskt beslut",
     )
     return [full, minimal_context(language, types, name), other_branches]
