@@ -193,6 +193,8 @@ def test_a_representative_gets_the_reply_only_once_their_authority_is_verified(
 
     received = smtp_sink.wait_for(2)
     assert [r.rcpt_tos for r in received] == [[REPRESENTATIVE], [REPRESENTATIVE]]
+    # Addressed to the representative, by name.
+    assert "Hej Per Persson!" in received[1].message.get_body(("plain",)).get_content()
     export = json.loads(
         next(v for k, v in attachments(received[1].message).items() if k.endswith(".json"))
     )
