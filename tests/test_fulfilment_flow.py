@@ -403,6 +403,12 @@ def test_erasure_only_after_approval_and_the_checklist_with_a_true_confirmation(
 
     desk.tick(CRM)
     desk.tick(CRM)  # a second delivery of the same state is no change
+    # A click is acknowledged first and acted on after (slack/app.py): wait for both acts.
+    deadline = time.monotonic() + 5
+    while len(audit(desk.app, "action_refused") + events(desk.app, "checklist_ticked")) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
     assert [e.detail for e in events(desk.app, "checklist_ticked")] == [{"source": CRM}]
     assert "errors" not in desk.send(desk.prepare())
 
