@@ -153,3 +153,59 @@ def test_bad_input_is_refused_with_a_clear_error(bot: Bot, args: list[str], says
     assert proc.returncode != 0 and says in proc.stderr
     assert "Traceback" not in proc.stderr
     assert bot.json("cases", "list") == []
+
+
+def test_a_posted_reply_carries_its_attachments_until_printed_then_drops_them(
+    bot: Bot, tmp_path: Path
+) -> None:
+    import sqlalchemy as sa
+
+    from dsr_bot.cases.letters import Letters
+    from dsr_bot.config import load_controller_profile
+    from dsr_bot.replies import ReplyRenderer
+    from dsr_bot.store import db
+    from dsr_bot.store.tables import Case, Letter
+    from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+
+    ref = bot.json(
+        "cases",
+        "new",
+        "--channel",
+        "post",
+        "--received",
+        "2026-11-24T10:15",
+        "--type",
+        "access",
+        "--name",
+        "Bo Ek",
+        "--address",
+        "Storgatan 1",
+    )["ref"]
+    engine = db.make_engine(bot.settings["database_url"])
+    factory = db.session_factory(engine)
+    controller = load_controller_profile(CONTROLLER)
+    letters = Letters(ReplyRenderer(controller), MAIL_FROM, controller.name)
+    export = b'{"sources": []}'
+    with factory() as session, session.begin():
+        case = session.execute(sa.select(Case).where(Case.ref == ref)).scalar_one()
+        letters.enqueue(
+            session,
+            case,
+            key="reply:test",
+            purpose="substantive_reply",
+            subject=f"[{ref}] Ditt registerutdrag",
+            text="Hej Bo Ek!\n\nHär är ditt registerutdrag.",
+            html=None,
+            now=case.opened_at,
+            attachments=[(f"{ref}-personuppgifter.json", "application/json", export)],
+        )
+    out = tmp_path / "print"
+    printed = bot.cli("letters", "print", ref, "--out", str(out)).stdout.split()
+    assert len(printed) == 3  # acknowledgement, reply, the reply's export
+    [attached] = [Path(p) for p in printed if p.endswith(".json")]
+    assert attached.read_bytes() == export and (attached.stat().st_mode & 0o077) == 0
+    with factory() as session:
+        kept = session.execute(sa.select(Letter).where(Letter.key == "reply:test")).scalar_one()
+        assert kept.attachments is None and kept.printed_at is not None
+        assert kept.text is not None  # the letter itself stays on record
+    engine.dispose()

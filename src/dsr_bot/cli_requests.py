@@ -7,6 +7,7 @@ CLI is split into one module per command group.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import sys
@@ -222,6 +223,14 @@ def letters_print(
             path = out / f"{case.ref}-{letter.id:05d}-{letter.purpose}.html"
             _write_private(path, letter.html.encode("utf-8"))
             written.append(str(path))
+            for item in letter.attachments or []:
+                # The export goes with the letter (on paper or a USB stick), then leaves
+                # the database: kept only until printed (Art. 5(1)(c)).
+                name = Path(item["name"]).name
+                attached = out / f"{case.ref}-{letter.id:05d}-{name}"
+                _write_private(attached, base64.b64decode(item["data"]))
+                written.append(str(attached))
+            letter.attachments = None
             if letter.printed_at is None:
                 letter.printed_at = now
                 record_event(

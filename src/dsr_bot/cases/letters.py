@@ -8,6 +8,7 @@ chain) so the requester's mail client shows the conversation in one place.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -158,6 +159,11 @@ class Letters:
                     text=text,
                     html=printable,
                     created_at=now,
+                    attachments=[
+                        {"name": n, "type": t, "data": base64.b64encode(d).decode("ascii")}
+                        for n, t, d in attachments
+                    ]
+                    or None,
                 )
             )
             session.flush()

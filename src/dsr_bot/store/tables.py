@@ -163,6 +163,9 @@ class Letter(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A posted letter's attachments (the access export) until they are printed: then they
+    # are written out once and removed here (Art. 5(1)(c)); e-mailed ones live in the mail.
+    attachments: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType)
 
 
 class CaseCounter(Base):

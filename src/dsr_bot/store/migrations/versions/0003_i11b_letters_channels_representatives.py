@@ -59,6 +59,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("printed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "attachments",
+            sa.JSON().with_variant(postgresql.JSONB(), "postgresql"),
+            nullable=True,
+        ),
         sa.ForeignKeyConstraint(
             ["case_id"], ["dsr_case.id"], name=op.f("fk_letter_case_id_dsr_case")
         ),
