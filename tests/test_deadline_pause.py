@@ -75,3 +75,24 @@ def test_a_pause_ending_on_the_day_it_began_moves_nothing(database_url: str) -> 
         )
         assert case.due_on == date(2026, 4, 7)
     engine.dispose()
+
+
+def test_after_a_pause_the_extension_window_and_date_move_by_the_pause(
+    database_url: str,
+) -> None:
+    engine, factory = open_db(database_url)
+    case_id = seed_case(factory, local(2026, 3, 3, 9))  # due Tue 7 April (Easter)
+    with factory() as session, session.begin():
+        case = session.get_one(Case, case_id)
+        service.pause_deadline(session, case, now=local(2026, 3, 27), actor="slack:U1")
+        service.resume_deadline(
+            session, case, policy=POLICY, now=local(2026, 4, 8), actor="slack:U1"
+        )
+        assert case.due_on == date(2026, 4, 20) and case.paused_days == 12
+        # 15 April: after the unpaused month, within the suspended one.
+        service.extend_deadline(
+            session, case, policy=POLICY, now=local(2026, 4, 15), actor="slack:U1", reason="x"
+        )
+        # Three months from receipt: Wed 3 June; plus 12 days: Mon 15 June.
+        assert case.extended_due_on == date(2026, 6, 15)
+    engine.dispose()

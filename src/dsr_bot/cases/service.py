@@ -385,23 +385,27 @@ def extend_deadline(
         raise RuleViolation(f"{case.ref} is already extended to {case.extended_due_on}.")
     if CaseStatus(case.status) not in OPEN_STATUSES:
         raise RuleViolation(f"{case.ref} is {case.status}; only an open case can be extended.")
-    if not deadlines.extension_allowed(
-        case.received_at,
-        now,
-        tz=policy.timezone,
-        country=policy.country,
-        extra_closed_days=policy.extra_closed_days,
-    ):
+    # A pause moved `due_on` (resume_deadline): the first month ends there, and the
+    # extended period moves by the same days of suspension.
+    shift = case.paused_days or 0
+    if deadlines.receipt_date(now, policy.timezone) > case.due_on:
         raise RuleViolation(
             f"The first month for {case.ref} ended on {case.due_on}; it can no longer be extended."
         )
-    case.extended_due_on = deadlines.due_date(
+    extended = deadlines.due_date(
         case.received_at,
         tz=policy.timezone,
         country=policy.country,
         extended=True,
         extra_closed_days=policy.extra_closed_days,
     )
+    if shift:
+        extended = deadlines.next_working_day(
+            extended + timedelta(days=shift),
+            policy.country,
+            extra_closed_days=policy.extra_closed_days,
+        )
+    case.extended_due_on = extended
     case.extension_reason = reason.strip()
     record_event(
         session,
@@ -436,6 +440,7 @@ def resume_deadline(
         - deadlines.receipt_date(case.paused_at, policy.timezone)
     ).days
     case.paused_at = None
+    case.paused_days = (case.paused_days or 0) + max(days, 0)
     if days > 0:
 
         def moved(day: Any) -> Any:

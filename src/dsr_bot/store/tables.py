@@ -132,6 +132,7 @@ class Case(Base):
     marketing_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The deadline is suspended (not restarted) while we wait for what we asked for.
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_days: Mapped[int] = mapped_column(sa.Integer, default=0, server_default=sa.text("0"))
     # Someone acting for the data subject (fullmakt, guardian, other); replies go to them
     # only once their authority is verified.
     representative_kind: Mapped[str | None] = mapped_column(sa.String(32))

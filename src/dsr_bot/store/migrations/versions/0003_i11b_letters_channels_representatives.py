@@ -25,6 +25,7 @@ def _case_columns() -> list[sa.Column]:  # type: ignore[type-arg]
         sa.Column("id_documents_deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("marketing_stopped_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("paused_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("paused_days", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("representative_kind", sa.String(length=32), nullable=True),
         sa.Column("representative_name", sa.String(length=998), nullable=True),
         sa.Column("representative_email", sa.String(length=320), nullable=True),
