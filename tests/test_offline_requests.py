@@ -209,3 +209,25 @@ def test_a_posted_reply_carries_its_attachments_until_printed_then_drops_them(
         assert kept.attachments is None and kept.printed_at is not None
         assert kept.text is not None  # the letter itself stays on record
     engine.dispose()
+
+
+def test_an_opt_out_taken_by_phone_is_on_the_suppression_list_at_once(bot: Bot) -> None:
+    case = bot.json(
+        "cases",
+        "new",
+        "--channel",
+        "phone",
+        "--received",
+        "2026-11-24T10:15",
+        "--type",
+        "marketing_optout",
+        "--name",
+        "Lena Berg",
+        "--email",
+        "Lena.Berg@Example.se",
+    )
+    listed = bot.cli("suppression", "export").stdout
+    assert "lena.berg@example.se" in listed.splitlines()[1]
+    shown = bot.json("cases", "show", case["ref"])
+    [added] = [e for e in shown["events"] if e["action"] == "suppression_added"]
+    assert added["actor"].startswith("cli")

@@ -12,8 +12,9 @@ it to survive a rollback of that transaction (`cases.desk.audit_surviving_rollba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -186,8 +187,6 @@ def redact(findings: Findings, values: list[str]) -> tuple[Findings, int]:
     wanted = [v.strip() for v in values if len(v.strip()) >= 2]
     if not wanted:
         return findings, 0
-    import re
-
     pattern = re.compile(
         "|".join(re.escape(v) for v in sorted(wanted, key=len, reverse=True)), re.I
     )
@@ -200,8 +199,6 @@ def redact(findings: Findings, values: list[str]) -> tuple[Findings, int]:
         new, n = pattern.subn(REDACTED, value)
         count += n
         return new
-
-    from dataclasses import replace
 
     tables = tuple(
         replace(t, rows=tuple({k: clean(v) for k, v in row.items()} for row in t.rows))
