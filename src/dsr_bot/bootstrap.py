@@ -50,6 +50,7 @@ from dsr_bot.jobs.scheduler import (
     slack_off,
 )
 from dsr_bot.mail.smtp import EmlDirectoryTransport, SmtpTransport
+from dsr_bot.mail.strip import without_attachments
 from dsr_bot.replies import ReplyRenderer
 from dsr_bot.replies.letters import Letters
 from dsr_bot.slack.app import SlackHandlers, register
@@ -174,7 +175,13 @@ def attach_slack(app: App, *, retry_backoff: float = 0.5) -> SlackRuntime | None
     notifier = SlackNotifier(settings.slack_channel or "")
     fulfiller = CaseFulfiller(data_sources(settings))
     desk = StaffDesk(
-        app.factory, CasePolicy.from_settings(settings), app.clock, letters, [notifier], fulfiller
+        app.factory,
+        CasePolicy.from_settings(settings),
+        app.clock,
+        letters,
+        [notifier],
+        fulfiller,
+        shred=without_attachments,
     )
     app.intake.listeners.append(notifier)
     app.transports["slack"] = SlackTransport(

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     digest_time: str = "08:00"
     retention_raw_months: int = Field(default=12, ge=1)
     retention_anonymise_months: int = Field(default=36, ge=1)
+    # The text of each letter sent, kept as the record of what the controller told the
+    # requester: 5 years after the case ended, the window IMY can look back on.
+    retention_letter_months: int = Field(default=60, ge=1)
     # Also close Midsummer Eve, Christmas Eve and New Year's Eve (docs/deadlines.md).
     deadline_extra_closed_days: bool = False
 

@@ -88,6 +88,7 @@ def test_extend_reminders_and_retention_commands(database_url: str, run) -> None
         "raw_cases": [],
         "raw_messages": 0,
         "anonymised_cases": [],
+        "letter_cases": [],
     }
     engine.dispose()
 

@@ -187,6 +187,7 @@ def test_failed_erasure_exits_non_zero_and_is_audited(desk: Desk) -> None:
 
 def test_export_writes_private_attachments_and_audits(desk: Desk, tmp_path: Path) -> None:
     out = tmp_path / "export"
+    desk.verify_identity()  # refused before (tests/test_export_guard.py)
     result = desk.run("fulfil", "export", desk.ref, "--out", str(out), "--portability")
     assert result.exit_code == 0, result.output
     stem = f"{desk.ref}-personuppgifter"

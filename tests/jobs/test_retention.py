@@ -69,7 +69,9 @@ def _message(factory: sessionmaker[Session], uid: int, received: datetime, case_
 
 
 def _closed_case(factory: sessionmaker[Session], received: datetime, closed: datetime) -> int:
-    case_id = seed_case(factory, received, types=(RequestType.MARKETING_OPTOUT,))
+    case_id = seed_case(
+        factory, received, types=(RequestType.MARKETING_OPTOUT, RequestType.ERASURE)
+    )
     _message(factory, case_id * 10, received, case_id)
     with factory() as session, session.begin():
         case = session.get_one(Case, case_id)
@@ -123,6 +125,7 @@ def test_raw_purge_then_anonymisation(database_url: str) -> None:
         "raw_cases": ["DSR-2024-0001"],
         "raw_messages": 2,
         "anonymised_cases": [],
+        "letter_cases": [],
     }
     with factory() as session:  # a dry run changes nothing
         assert (
@@ -163,7 +166,7 @@ def test_raw_purge_then_anonymisation(database_url: str) -> None:
         # the skeleton an auditor needs survives
         assert (case.ref, case.types, case.status) == (
             "DSR-2024-0001",
-            ["marketing_optout"],
+            ["erasure", "marketing_optout"],
             "closed",
         )
         assert case.extended_due_on is not None and case.closed_at is not None
@@ -178,7 +181,7 @@ def test_raw_purge_then_anonymisation(database_url: str) -> None:
         assert events[1].detail["reason"] == "[removed]"
         assert events[1].detail["extended_due_on"] == case.extended_due_on.isoformat()
         assert events[2].detail == {"note": "[removed]"}
-        assert events[0].detail["types"] == ["marketing_optout"]
+        assert events[0].detail["types"] == ["erasure", "marketing_optout"]
         assert EMAIL not in str([e.detail for e in events])
         assert events[1].actor == "slack:U0DPO"  # who decided stays on record
         recipient = session.execute(

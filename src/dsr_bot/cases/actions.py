@@ -21,9 +21,12 @@ from dsr_bot.cases.desk import Done, Staff
 from dsr_bot.cases.model import CaseStatus, IdentityStatus, RequestType, RuleViolation
 from dsr_bot.cases.replying import Draft, ReplyDesk
 
-__all__ = ["IDENTITY_METHODS", "REJECT_REASONS", "Draft", "StaffDesk"]
+__all__ = ["AUTHORITY_METHODS", "IDENTITY_METHODS", "REJECT_REASONS", "Draft", "StaffDesk"]
 
 IDENTITY_METHODS = ("customer_record", "id_document", "signed_letter", "known_contact", "other")
+# How a representative's authority was checked: a signed power of attorney (fullmakt), a
+# record of guardianship (a child's parent, förvaltare/god man), or as the note says.
+AUTHORITY_METHODS = ("signed_power_of_attorney", "guardianship_record", "other")
 
 # Reasons staff may give for refusing (Art. 12(5): manifestly unfounded or excessive; Art. 11(2)
 # and 12(2): the requester cannot be identified), in the languages we have templates for; the
@@ -64,18 +67,32 @@ class StaffDesk(ReplyDesk):
             case = self._case(session, case_id)
             if method not in IDENTITY_METHODS:
                 raise RuleViolation(f"Unknown verification method {method!r}.")
+            if method == "other" and not note.strip():
+                # Art. 5(2): "other" says nothing on its own; the note is the record.
+                raise RuleViolation("Say in the note how the identity was verified.")
             if case.identity_status == IdentityStatus.VERIFIED.value:
                 raise RuleViolation(f"{case.ref}: identity was already verified.")
             case.identity_status = IdentityStatus.VERIFIED.value
             case.identity_method = method
             case.identity_verified_by = staff.actor
+            case.identity_verified_at = now
             if case.status != CaseStatus.IN_PROGRESS.value:
                 service.change_status(
                     session, case, CaseStatus.IN_PROGRESS, now=now, actor=staff.actor
                 )
+            service.resume_deadline(session, case, policy=self.policy, now=now, actor=staff.actor)
             self._changed(
                 session, case, now, staff, "identity_verified", {"method": method, "note": note}
             )
+            if self.shred is not None:
+                service.delete_identity_documents(
+                    session,
+                    case,
+                    now=now,
+                    actor=staff.actor,
+                    reason="identity_verified",
+                    shred=self.shred,
+                )
             return Done(f"{case.ref}: identity verified.", case.ref)
 
     # -- small edits ---------------------------------------------------------------------
@@ -115,13 +132,25 @@ class StaffDesk(ReplyDesk):
                 return Done("Already done.", repeated=True)
             session, now = ctx
             case = self._case(session, case_id, open_only=False)
-            service.change_status(session, case, CaseStatus.CLOSED, now=now, actor=staff.actor)
+            service.change_status(
+                session, case, CaseStatus.CLOSED, now=now, actor=staff.actor, shred=self.shred
+            )
             self._changed(session, case, now, staff, "closed", {})
             return Done(f"{case.ref} closed.", case.ref)
 
     # -- letters to the requester ---------------------------------------------------------
-    def request_identity_proof(self, staff: Staff, key: str, case_id: int) -> Done:
-        """Art. 12(6): ask for what we need to confirm identity (identity_request template)."""
+    def request_identity_proof(
+        self,
+        staff: Staff,
+        key: str,
+        case_id: int,
+        items: list[str] | tuple[str, ...] = (),
+        pause: bool = False,
+    ) -> Done:
+        """Art. 12(6): ask for what we need to confirm identity (identity_request template):
+        `items` are staff's own questions (empty: the template's list); `pause` suspends the
+        deadline until the proof arrives, for a request that cannot be handled without it
+        (EDPB 01/2022 §3.3) — the letter says so."""
         with self._act(staff, key, "request_identity_proof", case_id) as ctx:
             if ctx is None:
                 return Done("Already done.", repeated=True)
@@ -129,8 +158,17 @@ class StaffDesk(ReplyDesk):
             case = self._case(session, case_id)
             if case.identity_status == IdentityStatus.VERIFIED.value:
                 raise RuleViolation(f"{case.ref}: identity is already verified.")
+            asked = tuple(i.strip() for i in items if i.strip())
+            if pause:
+                service.pause_deadline(session, case, now=now, actor=staff.actor)
             message_id = self.letters.send(
-                session, case, "identity_request", key=f"idreq:{case.id}:{key}", now=now
+                session,
+                case,
+                "identity_request",
+                key=f"idreq:{case.id}:{key}",
+                now=now,
+                identity_items=asked,
+                deadline_paused=pause,
             )
             case.identity_status = IdentityStatus.REQUESTED.value
             if case.status == CaseStatus.OPEN.value:
@@ -138,9 +176,134 @@ class StaffDesk(ReplyDesk):
                     session, case, CaseStatus.AWAITING_IDENTITY, now=now, actor=staff.actor
                 )
             self._changed(
-                session, case, now, staff, "identity_requested", {"message_id": message_id}
+                session,
+                case,
+                now,
+                staff,
+                "identity_requested",
+                {"message_id": message_id, "items": len(asked), "paused": pause},
             )
             return Done(f"{case.ref}: identity request queued to the requester.", case.ref)
+
+    def ask_clarification(
+        self, staff: Staff, key: str, case_id: int, questions: list[str] | tuple[str, ...]
+    ) -> Done:
+        """Ask what the request covers (clarification_request). The month keeps running:
+        asking is no reason to stop the clock (EDPB 01/2022 §3.1.2 para. 49, §3.3)."""
+        with self._act(staff, key, "ask_clarification", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            asked = tuple(q.strip() for q in questions if q.strip())
+            if not asked:
+                raise RuleViolation("Write at least one question for the requester.")
+            message_id = self.letters.send(
+                session,
+                case,
+                "clarification_request",
+                key=f"clarify:{case.id}:{key}",
+                now=now,
+                questions=asked,
+            )
+            self._changed(
+                session,
+                case,
+                now,
+                staff,
+                "clarification_requested",
+                {"message_id": message_id, "questions": len(asked)},
+            )
+            return Done(f"{case.ref}: question queued to the requester.", case.ref)
+
+    def set_export_redactions(
+        self, staff: Staff, key: str, case_id: int, values: list[str] | tuple[str, ...]
+    ) -> Done:
+        """Art. 15(4): what to take out of the access export (replaced before it exists)."""
+        with self._act(staff, key, "set_export_redactions", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if not {"access", "portability"} & set(case.types):
+                raise RuleViolation(f"{case.ref} has no export to remove anything from.")
+            kept = [v.strip() for v in values if v.strip()]
+            if any(len(v) < 2 for v in kept):
+                raise RuleViolation("Each value needs at least two characters.")
+            case.export_redactions = kept or None
+            # How many, never what: the values are someone else's personal data.
+            self._changed(session, case, now, staff, "export_redactions_set", {"count": len(kept)})
+            return Done(
+                f"{case.ref}: {len(kept)} value(s) will be removed from the export.", case.ref
+            )
+
+    # -- representatives ------------------------------------------------------------------
+    def record_representative(
+        self,
+        staff: Staff,
+        key: str,
+        case_id: int,
+        kind: str,
+        name: str,
+        email: str,
+        subject_email: str = "",
+        subject_name: str = "",
+    ) -> Done:
+        """The request came from someone acting for the data subject. Their address gets
+        the letters; the data subject's identifiers are what the data is searched by."""
+        with self._act(staff, key, "record_representative", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if not name.strip():
+                raise RuleViolation("The representative's name is needed.")
+            rep_email = service.bare_address(email)
+            if case.identity_status == IdentityStatus.VERIFIED.value and subject_email:
+                raise RuleViolation(
+                    f"{case.ref}: the data subject's identity was verified for another "
+                    "address; reject and register the request anew."
+                )
+            service.set_representative(
+                session, case, kind, name, rep_email, now=now, actor=staff.actor
+            )
+            if subject_email.strip():
+                case.requester_email = service.bare_address(subject_email)
+            if subject_name.strip():
+                case.requester_name = " ".join(subject_name.split())
+            self._changed(session, case, now, staff, "representative_changed", {"kind": kind})
+            return Done(f"{case.ref}: representative recorded; verify their authority.", case.ref)
+
+    def verify_representative(
+        self, staff: Staff, key: str, case_id: int, method: str, note: str = ""
+    ) -> Done:
+        """The representative's authority (a signed fullmakt, proof of guardianship) is
+        checked: from now on the reply may go to them. Method, who and when are recorded."""
+        with self._act(staff, key, "verify_representative", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if not case.representative_kind:
+                raise RuleViolation(f"{case.ref} has no representative.")
+            if case.representative_verified_at is not None:
+                raise RuleViolation(f"{case.ref}: the representative is already verified.")
+            if method not in AUTHORITY_METHODS:
+                raise RuleViolation(f"Unknown verification method {method!r}.")
+            if method == "other" and not note.strip():
+                raise RuleViolation("Say in the note how the authority was verified.")
+            case.representative_verified_method = method
+            case.representative_verified_by = staff.actor
+            case.representative_verified_at = now
+            self._changed(
+                session,
+                case,
+                now,
+                staff,
+                "representative_verified",
+                {"method": method, "note": note},
+            )
+            return Done(f"{case.ref}: representative's authority verified.", case.ref)
 
     def extend(self, staff: Staff, key: str, case_id: int, reason: str) -> Done:
         """Art. 12(3): two more months, with reasons, told within the first month."""
@@ -184,7 +347,9 @@ class StaffDesk(ReplyDesk):
             )
             if reason == "identity_not_confirmed":
                 case.identity_status = IdentityStatus.FAILED.value
-            service.change_status(session, case, CaseStatus.REJECTED, now=now, actor=staff.actor)
+            service.change_status(
+                session, case, CaseStatus.REJECTED, now=now, actor=staff.actor, shred=self.shred
+            )
             self._changed(
                 session,
                 case,

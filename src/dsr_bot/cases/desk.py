@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot.cases import service
 from dsr_bot.cases.fulfiller import Fulfiller
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, RuleViolation
-from dsr_bot.cases.ports import LetterPort
+from dsr_bot.cases.ports import LetterPort, Shredder
 from dsr_bot.store import repositories
 from dsr_bot.store.tables import Case, Event, InboundMessage, StaffAction
 from dsr_bot.store.upsert import insert_ignore
@@ -66,7 +66,7 @@ class DeskListener(Protocol):
     def case_changed(self, session: Session, case: Case, event: Event, now: datetime) -> None: ...
 
     def case_opened(
-        self, session: Session, case: Case, inbound: InboundMessage, now: datetime
+        self, session: Session, case: Case, inbound: InboundMessage | None, now: datetime
     ) -> None: ...
 
     def triage_resolved(
@@ -96,6 +96,7 @@ class DeskBase:
         letters: LetterPort,
         listeners: list[DeskListener] | None = None,
         fulfiller: Fulfiller | None = None,
+        shred: Shredder | None = None,
     ) -> None:
         self.factory = factory
         self.policy = policy
@@ -104,6 +105,8 @@ class DeskBase:
         self.listeners: list[DeskListener] = listeners or []
         # None: replies are letters only, and staff fill in what fulfilment would.
         self.fulfiller = fulfiller
+        # None: identity documents stay in the stored mail until retention purges it.
+        self.shred = shred
 
     # -- the frame every action runs in -------------------------------------------------
     @contextmanager

@@ -71,6 +71,10 @@ class FulfilmentFailed(RuleViolation):
 class Fulfiller(Protocol):
     def checklist(self, types: Sequence[str]) -> list[ChecklistEntry]: ...
 
+    def case_opened(self, session: Session, case: Case, now: datetime, actor: str) -> None:
+        """What must happen the moment a case exists (Art. 21(3): stop marketing)."""
+        ...
+
     def prepare(self, case: Case, language: str) -> Prepared: ...
 
     def fulfil(

@@ -27,6 +27,15 @@ class RequestType(StrEnum):
 
 ALL_REQUEST_TYPES: tuple[RequestType, ...] = tuple(RequestType)
 
+# Art. 12(1)-(3): a request is valid whichever way it reaches the controller; the month runs
+# from receipt by phone or letter just as from an e-mail (EDPB 01/2022 §3.1.2).
+CHANNELS = ("email", "phone", "post", "in_person")
+OFFLINE_CHANNELS = CHANNELS[1:]
+
+# Someone acting for the data subject: a power of attorney (fullmakt), a guardian (a
+# parent for a child, förvaltare/god man), or another requester staff must assess.
+REPRESENTATIVE_KINDS = ("power_of_attorney", "guardian", "other")
+
 
 class CaseStatus(StrEnum):
     OPEN = "open"  # received, acknowledged, nobody has acted yet
@@ -35,6 +44,18 @@ class CaseStatus(StrEnum):
     ANSWERED = "answered"  # substantive reply sent
     REJECTED = "rejected"  # refused under Art. 12(5) or identity not confirmed
     CLOSED = "closed"
+
+
+def opt_out_only(types: list[str] | tuple[str, ...]) -> bool:
+    """Only a marketing opt-out: done at intake (Art. 21(3)), so no identity check, no
+    extension; the confirmation discloses nothing."""
+    return bool(types) and set(types) <= {RequestType.MARKETING_OPTOUT.value}
+
+
+def identity_pending(types: list[str] | tuple[str, ...], identity_status: str | None) -> bool:
+    """A substantive reply must wait for a verified identity (Art. 12(6)), except an
+    opt-out's confirmation, which discloses nothing (Art. 21(3))."""
+    return identity_status != IdentityStatus.VERIFIED.value and not opt_out_only(types)
 
 
 OPEN_STATUSES = frozenset({CaseStatus.OPEN, CaseStatus.AWAITING_IDENTITY, CaseStatus.IN_PROGRESS})

@@ -77,3 +77,13 @@ class LetterPort(Protocol):
     ) -> str: ...
 
     def acknowledge(self, session: Session, case: Case, now: datetime) -> str: ...
+
+
+class Shredder(Protocol):
+    """Removes the attachments from one stored mail, keeping its text: (new bytes, count).
+
+    The domain decides when identity documents must go (EDPB 01/2022 §3.3); taking a MIME
+    message apart is the mail adapter's business (`mail/strip.without_attachments`).
+    """
+
+    def __call__(self, raw: bytes) -> tuple[bytes, int]: ...

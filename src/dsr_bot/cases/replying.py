@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session
 from dsr_bot.cases import service
 from dsr_bot.cases.desk import Done, Staff
 from dsr_bot.cases.fulfiller import ChecklistEntry, Fulfilled, Prepared
-from dsr_bot.cases.model import CaseStatus, IdentityStatus, RuleViolation
+from dsr_bot.cases.model import (
+    CaseStatus,
+    RuleViolation,
+    identity_pending,
+)
 from dsr_bot.cases.triage import TriageDesk
 from dsr_bot.store import repositories
 from dsr_bot.store.tables import Case
@@ -140,6 +144,7 @@ class ReplyDesk(TriageDesk):
         subject: str,
         text: str,
         draft_digest: str | None = None,
+        redactions: list[str] | None = None,
     ) -> Done:
         """Approve, fulfil, send. `draft_digest` is `Draft.digest` of the draft shown: if the
         text is unchanged, the letter is rendered from what fulfilment actually did."""
@@ -149,6 +154,9 @@ class ReplyDesk(TriageDesk):
             session, now = ctx
             case = self._case(session, case_id)
             self._check_release(staff, case, subject, text)
+            if redactions is not None:
+                # Art. 15(4): other people's data, taken out of the export before it exists.
+                case.export_redactions = [r.strip() for r in redactions if r.strip()] or None
             ticked = ticked_sources(session, case.id)
             open_items = [e.source for e in self.checklist(case) if e.source not in ticked]
             if open_items:
@@ -194,7 +202,13 @@ class ReplyDesk(TriageDesk):
                 now=now,
                 attachments=done.attachments,
             )
-            service.change_status(session, case, CaseStatus.ANSWERED, now=now, actor=staff.actor)
+            if case.status == CaseStatus.OPEN.value:  # an opt-out: no identity step before
+                service.change_status(
+                    session, case, CaseStatus.IN_PROGRESS, now=now, actor=staff.actor
+                )
+            service.change_status(
+                session, case, CaseStatus.ANSWERED, now=now, actor=staff.actor, shred=self.shred
+            )
             self._changed(
                 session,
                 case,
@@ -206,14 +220,20 @@ class ReplyDesk(TriageDesk):
                     "message_id": message_id,
                     "edited": edited,
                     "attachments": [a[0] for a in done.attachments],
+                    "redactions": len(case.export_redactions or []),
                 },
             )
             return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)
 
     def _check_release(self, staff: Staff, case: Case, subject: str, text: str) -> None:
-        if case.identity_status != IdentityStatus.VERIFIED.value:
+        if identity_pending(case.types, case.identity_status):
             raise RuleViolation(
                 f"{case.ref}: verify the requester's identity before sending a reply (Art. 12(6))."
+            )
+        if case.representative_kind and case.representative_verified_at is None:
+            raise RuleViolation(
+                f"{case.ref}: verify the representative's authority (fullmakt, guardianship) "
+                "before the reply goes to them."
             )
         if self.policy.four_eyes and case.identity_verified_by == staff.actor:
             raise RuleViolation(

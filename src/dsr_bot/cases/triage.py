@@ -63,6 +63,8 @@ class TriageDesk(DeskBase):
             inbound.case_id = case.id
             inbound.disposition = Disposition.CASE.value
             inbound.disposition_reason = f"opened by {staff.actor}"
+            if self.fulfiller is not None:
+                self.fulfiller.case_opened(session, case, now, staff.actor)
             if case.requester_email:
                 self.letters.acknowledge(session, case, now)
             event = service.record_event(
@@ -79,6 +81,28 @@ class TriageDesk(DeskBase):
                 listener.case_opened(session, case, inbound, now)
                 listener.triage_resolved(session, inbound, event, now)
             return Done(f"Opened {case.ref}.", case.ref)
+
+    def register_request(self, staff: Staff, key: str, request: service.OfflineRequest) -> Done:
+        """A request taken by phone, by letter or in person (`/dsr new`, `cases new`)."""
+        with self._act(staff, key, "register_request", None) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = service.register_request(
+                session, request, policy=self.policy, now=now, actor=staff.actor
+            )
+            if self.fulfiller is not None:
+                self.fulfiller.case_opened(session, case, now, staff.actor)
+            self.letters.acknowledge(session, case, now)
+            session.flush()
+            for listener in self.listeners:
+                listener.case_opened(session, case, None, now)
+            how = "by mail" if case.requester_email or case.representative_email else "to print"
+            return Done(
+                f"Registered {case.ref} ({request.channel}); due {case.due_on}; "
+                f"acknowledgement {how}.",
+                case.ref,
+            )
 
     def dismiss_triage(self, staff: Staff, key: str, inbound_id: int) -> Done:
         with self._act(staff, key, "dismiss_triage", None) as ctx:

@@ -11,6 +11,7 @@ from dsr_bot.cli import db as _db
 from dsr_bot.cli import fulfilment as _fulfilment
 from dsr_bot.cli import ops as _ops
 from dsr_bot.cli import outbox as _outbox
+from dsr_bot.cli import requests as _requests
 from dsr_bot.cli import service as _service
 from dsr_bot.cli.doctor import command as _doctor
 from dsr_bot.cli.main import main
@@ -33,5 +34,7 @@ main.add_command(_ops.reminders_group)
 main.add_command(_ops.report_command)
 main.add_command(_ops.retention_group)
 _cases.cases.add_command(_ops.cases_extend)
+_cases.cases.add_command(_requests.cases_new)
+main.add_command(_requests.letters_group)
 
 __all__ = ["main"]

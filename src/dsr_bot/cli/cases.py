@@ -106,8 +106,14 @@ def deadline(ctx: Context, timestamp: str, extended: bool) -> None:
         raise click.BadParameter(f"{timestamp!r} is not an ISO 8601 timestamp") from None
     if received.tzinfo is None:
         received = received.replace(tzinfo=settings.tz)
+    # The same calendar a case gets (cases/service.CasePolicy), including the optional
+    # Midsummer/Christmas/New Year's Eve rule, so the two can never disagree.
     click.echo(
         due_date(
-            received, tz=settings.timezone, country=settings.holiday_country, extended=extended
+            received,
+            tz=settings.timezone,
+            country=settings.holiday_country,
+            extended=extended,
+            extra_closed_days=settings.deadline_extra_closed_days,
         ).isoformat()
     )

@@ -207,6 +207,11 @@ def fulfil_preview(ctx: Context, ref: str, phone: str | None, as_json: bool) -> 
 @phone_option
 @click.option("--portability", is_flag=True, help="Art. 20: only data the person provided.")
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Export although the identity is not verified (recorded in the audit trail).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
@@ -215,9 +220,21 @@ def fulfil_preview(ctx: Context, ref: str, phone: str | None, as_json: bool) -> 
 @actor_option
 @pass_ctx
 def fulfil_export(
-    ctx: Context, ref: str, phone: str | None, portability: bool, out: Path, actor: str
+    ctx: Context,
+    ref: str,
+    phone: str | None,
+    portability: bool,
+    force: bool,
+    out: Path,
+    actor: str,
 ) -> None:
-    """Write the JSON and CSV attachments for case REF's access or portability reply."""
+    """Write the JSON and CSV attachments for case REF's access or portability reply.
+
+    Refused until the requester's identity is verified (Art. 12(6): handing a stranger
+    someone's data is a breach, Art. 4(12)); `--force` overrides, and says so in the trail.
+    """
+    from dsr_bot.cases.model import IdentityStatus
+    from dsr_bot.cases.service import record_event
     from dsr_bot.fulfilment.plan import FulfilmentError, export_for_case
     from dsr_bot.store.db import transaction
 
@@ -225,6 +242,20 @@ def fulfil_export(
     sources = _sources(settings)
     with transaction(session_factory(settings)) as session:
         case, person = _case_and_person(session, ref, phone)
+        if case.identity_status != IdentityStatus.VERIFIED.value:
+            if not force:
+                raise click.ClickException(
+                    f"{ref}: the requester's identity is not verified (Art. 12(6)); verify it "
+                    "first, or pass --force (recorded in the audit trail)."
+                )
+            record_event(
+                session,
+                action="export_forced",
+                at=_now(),
+                actor=actor,
+                case_id=case.id,
+                detail={"identity_status": case.identity_status},
+            )
         try:
             files = export_for_case(
                 session, sources, case, person, portability=portability, now=_now(), actor=actor

@@ -7,7 +7,9 @@ the TOML file and the environment are read once, in one place.
 
 from __future__ import annotations
 
+import csv
 import getpass
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,10 +126,18 @@ def reminders_run_once(obj: SettingsSource, now_text: str | None) -> None:
     show_default=True,
 )
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="Default: stdout.")
+@click.option(
+    "--letters", "list_letters", is_flag=True, help="List the letters written that month instead."
+)
 @now_option
 @click.pass_obj
 def report_command(
-    obj: SettingsSource, month: str, fmt: str, output: Path | None, now_text: str | None
+    obj: SettingsSource,
+    month: str,
+    fmt: str,
+    output: Path | None,
+    list_letters: bool,
+    now_text: str | None,
 ) -> None:
     """Monthly figures for an auditor: received, on time, median days, extensions, refusals."""
     from dsr_bot.reports import report
@@ -137,6 +147,24 @@ def report_command(
         year, mon = report.parse_month(month)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--month") from None
+    if list_letters:
+        with session_factory(settings)() as session:
+            rows = report.month_letters(session, year, mon, timezone=settings.timezone)
+        if fmt == "html":
+            raise click.BadParameter("letters are listed as table or csv", param_hint="--format")
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["id"])
+            writer.writeheader()
+            writer.writerows(rows)
+            text = out.getvalue()
+        else:
+            text = report.letters_table(rows)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+        return
     with session_factory(settings)() as session:
         figures = report.month_report(
             session, year, mon, now=_now(now_text), timezone=settings.timezone
@@ -195,3 +223,5 @@ def retention_run(obj: SettingsSource, dry_run: bool, as_json: bool, now_text: s
         click.echo(f"  raw       {ref}")
     for ref in result.anonymised_cases:
         click.echo(f"  anonymise {ref}")
+    for ref in result.letter_cases:
+        click.echo(f"  letters   {ref}")

@@ -40,7 +40,7 @@ from dsr_bot.cases.replying import reply_template
 from dsr_bot.fulfilment import plan
 from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
 from dsr_bot.fulfilment.sources import DataSources
-from dsr_bot.fulfilment.suppression import suppress
+from dsr_bot.fulfilment.suppression import stop_marketing_at_once, suppress
 
 ACCESS, PORTABILITY, ERASURE = "access", "portability", "erasure"
 SUPPRESSING = frozenset({"marketing_optout", "consent_withdrawal"})
@@ -91,6 +91,9 @@ class CaseFulfiller:
             for i in plan.checklist(self.sources, wanted)
         ]
 
+    def case_opened(self, session: Session, case: Any, now: datetime, actor: str) -> None:
+        stop_marketing_at_once(session, case, now, actor=actor)
+
     def _searches(self, types: set[str]) -> bool:
         return bool(self.sources.sql) and bool(types & {ACCESS, PORTABILITY, ERASURE})
 
@@ -120,7 +123,9 @@ class CaseFulfiller:
                 fields.update(self._erasure_fields(case, language, reports))
         elif types & {ACCESS, PORTABILITY, ERASURE}:
             lines.append("No SQL data source is configured (DSR_BOT_DATA_SOURCES): do it by hand.")
-        if types & SUPPRESSING:
+        if types & SUPPRESSING and getattr(case, "marketing_stopped_at", None) is not None:
+            lines.append("Suppression list: already listed at intake (Art. 21(3)).")
+        elif types & SUPPRESSING:
             lines.append(
                 f"Suppression list: {case.requester_email} is added on approval (Art. 21(3))."
             )

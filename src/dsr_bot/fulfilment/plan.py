@@ -12,8 +12,9 @@ it to survive a rollback of that transaction (`cases.desk.audit_surviving_rollba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +76,8 @@ class CasePreview:
 
 
 def person_for_case(case: Case, phone: str | None = None) -> Person:
+    """The data subject, by the subject's own identifiers: never a representative's
+    address (a fullmakt does not make the attorney's data the subject's)."""
     if not case.requester_email:
         raise RuleViolation(f"{case.ref} has no requester address to search for.")
     return Person(case.requester_email, phone=phone, name=case.requester_name)
@@ -155,17 +158,53 @@ def record_export(
     now: datetime,
     actor: str,
 ) -> dict[str, bytes]:
-    """The export files of `findings`, with the `data_exported` event (counts only)."""
+    """The export files of `findings`, with the `data_exported` event (counts only).
+
+    Art. 15(4): the copy "shall not adversely affect the rights and freedoms of others".
+    Values staff marked on the case (`export_redactions`: another person's name, address,
+    a colleague's note) are replaced wherever they occur in a text value, before the files
+    exist; the event records how many were replaced, never what."""
+    findings, redacted = redact(findings, list(case.export_redactions or []))
     files = export(findings, portability=portability)
+    detail: dict[str, Any] = {
+        "scope": "portability" if portability else "access",
+        "found": findings.counts(),
+    }
+    if case.export_redactions:
+        detail["redacted"] = redacted
     record_event(
-        session,
-        action="data_exported",
-        at=now,
-        actor=actor,
-        case_id=case.id,
-        detail={"scope": "portability" if portability else "access", "found": findings.counts()},
+        session, action="data_exported", at=now, actor=actor, case_id=case.id, detail=detail
     )
     return files
+
+
+REDACTED = "[removed: Art. 15(4)]"
+
+
+def redact(findings: Findings, values: list[str]) -> tuple[Findings, int]:
+    """`findings` with every occurrence of `values` (case-insensitive) in a text value
+    replaced by REDACTED; and how many were replaced."""
+    wanted = [v.strip() for v in values if len(v.strip()) >= 2]
+    if not wanted:
+        return findings, 0
+    pattern = re.compile(
+        "|".join(re.escape(v) for v in sorted(wanted, key=len, reverse=True)), re.I
+    )
+    count = 0
+
+    def clean(value: Any) -> Any:
+        nonlocal count
+        if not isinstance(value, str):
+            return value
+        new, n = pattern.subn(REDACTED, value)
+        count += n
+        return new
+
+    tables = tuple(
+        replace(t, rows=tuple({k: clean(v) for k, v in row.items()} for row in t.rows))
+        for t in findings.tables
+    )
+    return Findings(findings.person, tables), count
 
 
 def check_erasure_allowed(case: Case) -> None:

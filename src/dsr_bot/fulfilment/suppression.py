@@ -1,9 +1,11 @@
 """The marketing suppression list (Art. 21(2)-(3)): addresses that must never get marketing.
 
 Art. 21(3) is absolute: once a person objects to direct marketing there is no balancing
-test, so the address goes on the list as soon as the opt-out is approved, and the list is
-never purged (store/tables.py `Suppression`). The marketing tool reads it as CSV, either
-through `dsr-bot suppression export` or the token-protected `/suppression.csv` endpoint.
+test, so the address goes on the list as soon as the opt-out arrives (intake, in the
+transaction that opens the case: `stop_marketing_at_once`), and the list is never purged
+(store/tables.py `Suppression`). The marketing tool reads it
+as CSV, either through `dsr-bot suppression export` or the token-protected
+`/suppression.csv` endpoint.
 
 The hashed form (SHA-256 of the lower-cased address, as Google Customer Match and most
 e-mail tools accept) lets the marketing tool honour the list without us handing it the
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot.cases.service import SYSTEM, record_event
 from dsr_bot.fulfilment.csv_safe import csv_bytes
 from dsr_bot.fulfilment.person import email_sha256, normalise_email
-from dsr_bot.store.tables import Suppression
+from dsr_bot.store.tables import Case, Suppression
 from dsr_bot.store.upsert import insert_ignore
 
 
@@ -74,6 +76,24 @@ def suppress(
         case_id=case_id,
         detail={"email_sha256": digest},
     )
+    return True
+
+
+def stop_marketing_at_once(
+    session: Session, case: Case, now: datetime, *, actor: str = SYSTEM
+) -> bool:
+    """Art. 21(3): "the personal data shall no longer be processed for such purposes" —
+    no balancing, and no identity check either (stopping marketing discloses nothing and
+    harms no one). So an opt-out goes on the list in the transaction that opens its case,
+    and the acknowledgement can say it is done. True if the case is an opt-out with a
+    usable address; the case then records when (`marketing_stopped_at`)."""
+    if "marketing_optout" not in case.types or not case.requester_email:
+        return False
+    try:
+        suppress(session, case.requester_email, case_id=case.id, now=now, actor=actor)
+    except ValueError:  # not one bare address: staff add it by hand (`suppression add`)
+        return False
+    case.marketing_stopped_at = now
     return True
 
 

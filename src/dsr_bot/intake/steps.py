@@ -12,7 +12,8 @@ run — or None to pass it to the next step. The order is the policy:
 6. `classify`: the model scores the rights the writer exercises (it never decides alone);
 7. `follow_up`: a reminder or a question about the process joins the open case it chases;
 8. `not_a_request`: no right exercised: not a request, or a person looks when unsure;
-9. `open_case`: a request opens a case with its Art. 12(3) deadline;
+9. `open_case`: a request opens a case with its Art. 12(3) deadline; a marketing opt-out
+   goes on the suppression list in the same transaction (Art. 21(3): at once);
 10. `acknowledge`: the requester is told, unless that would answer a machine, the address
     cannot take a reply, or the per-sender or hourly limit is reached.
 
@@ -35,6 +36,7 @@ from dsr_bot.cases import service
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, Classification, Disposition
 from dsr_bot.cases.ports import LetterPort
 from dsr_bot.classify.base import Classifier
+from dsr_bot.fulfilment.suppression import stop_marketing_at_once
 from dsr_bot.intake.follow_ups import note_classification, route_follow_up
 from dsr_bot.intake.matching import find_duplicate, thread_to_case
 from dsr_bot.mail.address import limit_key, reply_address
@@ -254,6 +256,8 @@ def open_case(m: Deciding) -> Decision | None:
     # What the card must flag: a follow-up of a request we have no record of (its claimed
     # date may have started the clock), or rights the model was unsure of.
     note_classification(m.session, m.case, m.result, inbound_id=m.row.id, now=m.now)
+    # Art. 21(3): an opt-out stops marketing at once, in this transaction, no ID check.
+    stop_marketing_at_once(m.session, m.case, m.now)
     if m.loop_reason is None:
         return None
     # A web form's no-reply mail or a list post can still carry a real request: the

@@ -191,6 +191,8 @@ def open_case_ids(session: Session) -> list[int]:
         session.execute(
             sa.select(Case.id)
             .where(Case.status.in_([s.value for s in OPEN_STATUSES]))
+            # A paused deadline is suspended (waiting for ID proof): nothing is due yet.
+            .where(Case.paused_at.is_(None))
             .order_by(Case.id)
         ).scalars()
     )

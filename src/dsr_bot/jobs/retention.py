@@ -17,6 +17,10 @@ mail and identity for ever. The periods run from the case's last status change (
    are removed from the case and every trace of them from the audit trail's details; the
    case skeleton (reference, types, dates, status) and the trail's who-did-what-when stay.
 
+3. `retention_letter_months` (default 60, IMY's five-year window) after the end: the kept
+   text of the letters sent (`letter`, the controller's record of what it told the
+   requester, Art. 5(2)) goes; until then it outlives the raw mail and the anonymisation.
+
 Marketing suppression entries are never purged: they exist to honour an opt-out
 (Art. 21(3)), and forgetting them would mail the person again. Each purge writes an audit
 event; `dry_run` reports what would go and changes nothing.
@@ -36,7 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus
 from dsr_bot.cases.service import record_event
-from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
+from dsr_bot.store.tables import Case, Event, InboundMessage, Letter, Outbound
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,12 @@ SAFE_DETAIL_KEYS = frozenset(
         "messages",
         "outbound",
         "events",
+        "channel",
+        "purpose",
+        "letter",
+        "letters",
+        "attachments",
+        "paused_days",
     }
 )
 REMOVED = "[removed]"
@@ -70,6 +80,7 @@ class RetentionPolicy:
     raw_months: int = 12
     anonymise_months: int = 36
     timezone: str = deadlines.DEFAULT_TZ
+    letter_months: int = 60
 
     @classmethod
     def from_settings(cls, settings: Any) -> RetentionPolicy:
@@ -77,6 +88,7 @@ class RetentionPolicy:
             raw_months=settings.retention_raw_months,
             anonymise_months=settings.retention_anonymise_months,
             timezone=settings.timezone,
+            letter_months=settings.retention_letter_months,
         )
 
 
@@ -86,6 +98,7 @@ class PurgeReport:
     raw_cases: list[str] = field(default_factory=list)  # refs whose raw data went
     raw_messages: int = 0  # inbound messages purged (with or without a case)
     anonymised_cases: list[str] = field(default_factory=list)
+    letter_cases: list[str] = field(default_factory=list)  # refs whose kept letters went
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +106,7 @@ class PurgeReport:
             "raw_cases": self.raw_cases,
             "raw_messages": self.raw_messages,
             "anonymised_cases": self.anonymised_cases,
+            "letter_cases": self.letter_cases,
         }
 
 
@@ -214,6 +228,22 @@ def _anonymise_case(session: Session, case: Case, now: datetime) -> None:
     )
 
 
+def _purge_letters(session: Session, case: Case, now: datetime) -> None:
+    """The kept letters' text goes; the row (purpose, channel, dates) stays as the fact."""
+    result = session.execute(
+        sa.update(Letter)
+        .where(Letter.case_id == case.id, Letter.purged_at.is_(None))
+        .values(recipient=None, subject=None, text=None, html=None, purged_at=now)
+    )
+    record_event(
+        session,
+        action="retention_letters_purged",
+        at=now,
+        case_id=case.id,
+        detail={"letters": int(result.rowcount or 0)},
+    )
+
+
 def purge(
     factory: sessionmaker[Session], *, now: datetime, policy: RetentionPolicy, dry_run: bool = False
 ) -> PurgeReport:
@@ -221,6 +251,7 @@ def purge(
     today = deadlines.receipt_date(now, policy.timezone)
     raw_before = cutoff(today, policy.raw_months, policy.timezone)
     anon_before = cutoff(today, policy.raw_months + policy.anonymise_months, policy.timezone)
+    letters_before = cutoff(today, policy.letter_months, policy.timezone)
     report = PurgeReport(dry_run=dry_run)
     # Messages that never became a case: counted from receipt, as there is no closure.
     orphans = sa.and_(
@@ -240,6 +271,15 @@ def purge(
             ).scalars()
         )
         report.anonymised_cases = [c.ref for c in anon_cases]
+        letter_cases = list(
+            session.execute(
+                sa.select(Case)
+                .where(_ended_before(letters_before))
+                .where(sa.exists().where(Letter.case_id == Case.id, Letter.purged_at.is_(None)))
+                .order_by(Case.id)
+            ).scalars()
+        )
+        report.letter_cases = [c.ref for c in letter_cases]
         if dry_run:
             report.raw_messages = session.execute(
                 sa.select(sa.func.count())
@@ -269,7 +309,9 @@ def purge(
         report.raw_messages += orphaned
         for case in anon_cases:
             _anonymise_case(session, case, now)
-    if report.raw_cases or report.anonymised_cases or report.raw_messages:
+        for case in letter_cases:
+            _purge_letters(session, case, now)
+    if report.raw_cases or report.anonymised_cases or report.raw_messages or report.letter_cases:
         log.info(
             "retention: raw data purged for %d case(s) and %d message(s), %d case(s) anonymised",
             len(report.raw_cases),

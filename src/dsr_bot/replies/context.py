@@ -62,6 +62,14 @@ class ReplyContext:
     objection_grounds: str | None = None
     # consent_withdrawal_confirmation (Art. 7(3)): what the withdrawn consent covered.
     consent_scope: tuple[str, ...] = ()
+    # Art. 21(3): the address went on the suppression list when the request arrived, so
+    # the acknowledgement can say that marketing has already stopped.
+    marketing_stopped: bool = False
+    # A letter sent to someone acting for the data subject (Art. 12 read with national
+    # law on fullmakt / guardianship): their name, for the greeting.
+    representative_name: str | None = None
+    # The letter is printed and posted (no e-mail address): "reply to this e-mail" is wrong.
+    by_post: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,8 @@ def sample_variants(language: str, types: tuple[str, ...], name: str) -> list[Re
         full,
         objection_upheld=False,
         deadline_paused=True,
+        marketing_stopped=True,
+        by_post=True,
         automated_decisions="Automated decision" if language != "sv" else "Automatiskt beslut",
     )
     return [full, minimal_context(language, types, name), other_branches]

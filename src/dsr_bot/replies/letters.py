@@ -8,6 +8,7 @@ chain) so the requester's mail client shows the conversation in one place.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,8 +24,21 @@ from dsr_bot.cases.replying import PLACEHOLDER
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
 from dsr_bot.replies.compose import addr_spec, needs_smtputf8
 from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply, acknowledgement_name
-from dsr_bot.replies.markup import to_html_document
-from dsr_bot.store.tables import Case
+from dsr_bot.replies.markup import to_html_document, to_print_document
+from dsr_bot.replies.render import long_date
+from dsr_bot.store.tables import Case, Letter
+
+
+def addressee(case: Case) -> tuple[str | None, str | None]:
+    """Who a letter goes to: (e-mail or None for post, name).
+
+    A recorded representative (fullmakt, guardian) gets the letters; the desk refuses the
+    substantive reply until their authority is verified (cases/replying.py), so personal
+    data reaches them only then.
+    """
+    if case.representative_kind:
+        return case.representative_email, case.representative_name
+    return case.requester_email, case.requester_name
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,9 @@ class Letters:
             "extended_due_on": case.extended_due_on,
             "extension_reason": case.extension_reason,
             "original_subject": case.request_subject or "",
+            "marketing_stopped": case.marketing_stopped_at is not None,
+            "representative_name": (case.representative_name if case.representative_kind else None),
+            "by_post": addressee(case)[0] is None,
         }
         return ReplyContext(**{**values, **fields})
 
@@ -89,23 +106,61 @@ class Letters:
 
         `html` None (staff edited the text) means: build the HTML part from the text, which
         is written in the same light markup the templates use (replies/markup.py).
+
+        Every letter is also kept as text in `letter` (Art. 5(2): the controller must be
+        able to show what it told the requester), longer than the mail itself (retention.py).
+        A case with no e-mail address (a request by phone or post) gets a printable letter
+        instead of mail: `dsr-bot letters print` writes it out for posting.
         """
-        if not case.requester_email:
-            raise ValueError(f"{case.ref} has no requester address")
+        language = self.renderer.template_language(case.language)
+        to_addr, addressee_name = addressee(case)
+        # The acknowledgement passes a name it has checked (no URLs, at most 60 characters).
+        to_name = to_name if to_name is not None else addressee_name
         if html is None:
-            html = to_html_document(
-                escape(text, quote=False),
+            html = to_html_document(escape(text, quote=False), subject=subject, language=language)
+        if to_addr is None:
+            if not case.postal_address:
+                raise ValueError(f"{case.ref} has neither an e-mail nor a postal address")
+            if session.query(Letter.id).filter(Letter.key == key).first() is not None:
+                return f"post:{key}"  # the same effect again: nothing new to print
+            recipient = [p for p in (to_name, *case.postal_address.splitlines()) if p.strip()]
+            controller = self.renderer.controller
+            printable = to_print_document(
+                html,
                 subject=subject,
-                language=self.renderer.template_language(case.language),
+                language=language,
+                sender=[controller.name, controller.postal_address],
+                recipient=recipient,
+                dated=long_date(deadlines.receipt_date(now, self.timezone), language),
             )
+            session.add(
+                Letter(
+                    case_id=case.id,
+                    key=key,
+                    purpose=purpose,
+                    channel="post",
+                    recipient="\n".join(recipient),
+                    subject=subject,
+                    text=text,
+                    html=printable,
+                    created_at=now,
+                    attachments=[
+                        {"name": n, "type": t, "data": base64.b64encode(d).decode("ascii")}
+                        for n, t, d in attachments
+                    ]
+                    or None,
+                )
+            )
+            session.flush()
+            return f"post:{key}"
         message_id = make_message_id(self.mail_from.rsplit("@", 1)[1])
         # The envelope address: A-label domain; a UTF-8 local part needs SMTPUTF8 (RFC 6531).
-        recipient = addr_spec(case.requester_email)
+        envelope_to = addr_spec(to_addr)
         mail = compose_reply(
             from_addr=self.mail_from,
             from_name=self.from_name,
-            to_addr=case.requester_email,
-            to_name=to_name if to_name is not None else case.requester_name,
+            to_addr=to_addr,
+            to_name=to_name,
             subject=subject,
             text=text,
             html=html,
@@ -118,22 +173,38 @@ class Letters:
             auto_submitted=auto_submitted,
             attachments=attachments,
         )
-        outbox.enqueue(
+        added = outbox.enqueue(
             session,
             key=key,
             kind="mail",
             purpose=purpose,
             now=now,
             body=bytes(mail),
-            recipient=case.requester_email,
+            recipient=to_addr,
             case_id=case.id,
             payload={
-                "to": [recipient],
+                "to": [envelope_to],
                 "message_id": message_id,
-                **({"smtputf8": True} if needs_smtputf8(case.requester_email) else {}),
+                **({"smtputf8": True} if needs_smtputf8(to_addr) else {}),
             },
             external_id=message_id,
         )
+        if added:
+            session.add(
+                Letter(
+                    case_id=case.id,
+                    key=key,
+                    purpose=purpose,
+                    channel="email",
+                    recipient=to_addr,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    message_id=message_id,
+                    created_at=now,
+                )
+            )
+            session.flush()
         return message_id
 
     def send(

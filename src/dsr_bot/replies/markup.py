@@ -97,3 +97,44 @@ def to_html_document(source: str, *, subject: str, language: str) -> str:
         f"<title>{title}</title>\n</head>\n"
         f'<body style="{_STYLE}">\n{to_html_body(source)}\n</body>\n</html>\n'
     )
+
+
+_BODY = re.compile(r"<body[^>]*>\n?(.*)\n?</body>", re.S)
+
+
+def to_print_document(
+    document: str,
+    *,
+    subject: str,
+    language: str,
+    sender: list[str],
+    recipient: list[str],
+    dated: str,
+) -> str:
+    """A letter to print and post (a request taken by phone or letter, no e-mail address):
+    the mail's HTML body under a sender line and an address block placed for a C5/DL window
+    envelope (SS 634 / DIN 5008 position, about 45 mm from the top, 20 mm from the left).
+    Every value is escaped here; `document` is HTML this module made."""
+    match = _BODY.search(document)
+    body = match.group(1) if match else ""
+    lang = html.escape(language, quote=True)
+
+    def lines(values: list[str]) -> str:
+        return "<br>".join(html.escape(v, quote=False) for v in values if v)
+
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(subject, quote=False)}</title>\n<style>\n"
+        "@page { size: A4; margin: 20mm 20mm 20mm 20mm; }\n"
+        f"body {{ {_STYLE}; }}\n"
+        ".sender { font-size: 11px; }\n"
+        ".address { position: absolute; top: 25mm; left: 0; width: 85mm; }\n"
+        ".dated { text-align: right; margin-top: 0; }\n"
+        ".content { margin-top: 60mm; }\n"
+        "</style>\n</head>\n<body>\n"
+        f'<div class="sender">{lines(sender)}</div>\n'
+        f'<div class="address">{lines(recipient)}</div>\n'
+        f'<p class="dated">{html.escape(dated, quote=False)}</p>\n'
+        f'<div class="content">\n<h1 style="font-size: 17px">'
+        f"{html.escape(subject, quote=False)}</h1>\n{body}\n</div>\n</body>\n</html>\n"
+    )

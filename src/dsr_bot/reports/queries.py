@@ -51,6 +51,9 @@ def case_summary(case: Case) -> dict[str, Any]:
         "extended_due_on": _iso(case.extended_due_on),
         "identity_status": case.identity_status,
         "assignee": case.assignee,
+        "channel": case.channel or "email",
+        "representative": case.representative_kind,
+        "representative_verified": case.representative_verified_at is not None,
     }
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, OPEN_STATUSES, CaseStatus
-from dsr_bot.store.tables import Case, Event
+from dsr_bot.store.tables import Case, Event, Letter, Outbound
 
 ANSWERS = frozenset({CaseStatus.ANSWERED.value, CaseStatus.REJECTED.value})
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -224,3 +224,57 @@ def as_table(report: MonthReport) -> str:
     lines.append("")
     lines.append("A request of several types counts once for each type.")
     return "\n".join(lines)
+
+
+def month_letters(
+    session: Session, year: int, month: int, *, timezone: str
+) -> list[dict[str, object]]:
+    """Every letter written to a requester in one month (controller's calendar): the kept
+    record of what the controller said (Art. 5(2)). References, dates and purposes only;
+    `dsr-bot letters show ID` prints a letter's text."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(date(year, month, 1), time(0), zone).astimezone(UTC)
+    end = datetime.combine(deadlines.add_months(date(year, month, 1), 1), time(0), zone)
+    rows = session.execute(
+        sa.select(Letter, Case.ref, Outbound.status, Outbound.sent_at)
+        .join(Case, Case.id == Letter.case_id)
+        .outerjoin(Outbound, Outbound.idempotency_key == Letter.key)
+        .where(Letter.created_at >= start, Letter.created_at < end.astimezone(UTC))
+        .order_by(Letter.created_at, Letter.id)
+    ).all()
+    out: list[dict[str, object]] = []
+    for letter, ref, status, sent_at in rows:
+        if letter.channel == "post":
+            state = "printed" if letter.printed_at else "to print"
+            delivered = letter.printed_at
+        else:
+            state = status or "unknown"
+            delivered = sent_at
+        out.append(
+            {
+                "id": letter.id,
+                "ref": ref,
+                "written_at": letter.created_at.astimezone(zone).isoformat(timespec="minutes"),
+                "purpose": letter.purpose,
+                "channel": letter.channel,
+                "status": state,
+                "delivered_at": delivered.astimezone(zone).isoformat(timespec="minutes")
+                if delivered
+                else None,
+                "kept": letter.text is not None,
+            }
+        )
+    return out
+
+
+def letters_table(rows: list[dict[str, object]]) -> str:
+    if not rows:
+        return "No letters in that month.\n"
+    columns = ["id", "ref", "written_at", "purpose", "channel", "status", "delivered_at"]
+    cells = [[str(r.get(c) if r.get(c) is not None else "-") for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(lines) + "\n"

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.desk import Done, Staff, state_token
-from dsr_bot.cases.model import OPEN_STATUSES, IdentityStatus, RuleViolation
+from dsr_bot.cases.model import OPEN_STATUSES, RuleViolation, identity_pending
+from dsr_bot.cases.service import OfflineRequest
 from dsr_bot.slack import cards, modals
 from dsr_bot.slack.approvers import Approvers
 from dsr_bot.store.tables import Case
@@ -104,7 +105,6 @@ class SlackHandlers:
         case_id = int(value["c"])
         key = f"{action_id}:{case_id}:{value.get('v', '')}:{user}"
         simple: dict[str, Callable[[Staff, str, int], Done]] = {
-            "dsr_ask_id": self.desk.request_identity_proof,
             "dsr_assign": self.desk.assign,
             "dsr_close": self.desk.close,
         }
@@ -120,6 +120,11 @@ class SlackHandlers:
                 "dsr_types": ("change_types", modals.types_modal),
                 "dsr_extend": ("extend", modals.extend_modal),
                 "dsr_reject": ("reject", modals.reject_modal),
+                "dsr_ask_id": ("request_identity_proof", modals.ask_id_modal),
+                "dsr_clarify": ("ask_clarification", modals.clarify_modal),
+                "dsr_rep": ("record_representative", modals.representative_modal),
+                "dsr_repverify": ("verify_representative", modals.verify_representative_modal),
+                "dsr_redact": ("set_export_redactions", modals.redact_modal),
             }
             name, build = builders[action_id]
             self.desk.check_allowed(staff, name, case_id)
@@ -133,7 +138,7 @@ class SlackHandlers:
         self.desk.check_allowed(staff, "prepare_reply", case_id)
         with self.factory() as session:
             case = session.get_one(Case, case_id)
-        if case.identity_status != IdentityStatus.VERIFIED.value:
+        if identity_pending(case.types, case.identity_status):
             # Send is refused until identity is verified (Art. 12(6)); a stale card or a
             # replayed click must not open a reply that can never go (issue 13).
             client.views_open(
@@ -183,6 +188,12 @@ class SlackHandlers:
             "dsr_extend_submit": "note",
             "dsr_reject_submit": "note",
             "dsr_triage_open_submit": "types",
+            "dsr_askid_submit": "items",
+            "dsr_clarify_submit": "questions",
+            "dsr_rep_submit": "name",
+            "dsr_repverify_submit": "note",
+            "dsr_redact_submit": "redact",
+            "dsr_new_submit": "received",
         }[callback]
         try:
             done = self._submit(callback, meta, values, staff, key)
@@ -206,9 +217,49 @@ class SlackHandlers:
             options = (values.get(block) or {}).get("value", {}).get("selected_options") or []
             return [str(o["value"]) for o in options]
 
+        def lines(block: str) -> list[str]:
+            return [line for line in text(block).splitlines() if line.strip()]
+
         if callback == "dsr_triage_open_submit":
             return self.desk.open_triage_as_case(staff, key, int(meta["m"]), checked("types"))
+        if callback == "dsr_new_submit":
+            return self.desk.register_request(
+                staff,
+                key,
+                OfflineRequest(
+                    channel=selected("channel"),
+                    received_at=self._local_time(text("received")),
+                    types=checked("types"),
+                    name=text("name"),
+                    email=text("email") or None,
+                    postal_address=text("address") or None,
+                    language=selected("language") or "sv",
+                ),
+            )
         case_id = int(meta["c"])
+        if callback == "dsr_askid_submit":
+            return self.desk.request_identity_proof(
+                staff, key, case_id, lines("items"), pause="pause" in checked("pause")
+            )
+        if callback == "dsr_clarify_submit":
+            return self.desk.ask_clarification(staff, key, case_id, lines("questions"))
+        if callback == "dsr_rep_submit":
+            return self.desk.record_representative(
+                staff,
+                key,
+                case_id,
+                selected("kind"),
+                text("name"),
+                text("email"),
+                text("subject_email"),
+                text("subject_name"),
+            )
+        if callback == "dsr_repverify_submit":
+            return self.desk.verify_representative(
+                staff, key, case_id, selected("method"), text("note")
+            )
+        if callback == "dsr_redact_submit":
+            return self.desk.set_export_redactions(staff, key, case_id, lines("redact"))
         if callback == "dsr_verify_submit":
             return self.desk.verify_identity(staff, key, case_id, selected("method"), text("note"))
         if callback == "dsr_types_submit":
@@ -220,6 +271,16 @@ class SlackHandlers:
         if callback == "dsr_extend_submit":
             return self.desk.extend(staff, key, case_id, text("note"))
         return self.desk.reject(staff, key, case_id, selected("reason"), text("note"))
+
+    def _local_time(self, value: str) -> datetime:
+        """What staff type in the modal: local wall-clock time, as the deadline counts it."""
+        try:
+            when = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+        except ValueError:
+            raise RuleViolation(
+                "Write the time as YYYY-MM-DD HH:MM, e.g. 2026-11-24 10:15."
+            ) from None
+        return when if when.tzinfo is not None else when.replace(tzinfo=self.tz)
 
     # -- App Home and /dsr ---------------------------------------------------------------
     def open_cases(self, session: Session) -> list[Case]:
@@ -239,11 +300,16 @@ class SlackHandlers:
                 view = cards.home_view(self.open_cases(session), self.today())
         client.views_publish(user_id=user, view=view)
 
-    def on_command(self, ack: Ack, command: dict[str, Any]) -> None:
+    def on_command(self, ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         user = command["user_id"]
         words = (command.get("text") or "").split()
         if not self.approvers.is_approver(user):
             ack(text=":no_entry: Only DSR approvers can use /dsr.")
+            return
+        if words and words[0] == "new":
+            # A request by phone, letter or at the desk (Art. 12(1): any channel counts).
+            ack()
+            client.views_open(trigger_id=command["trigger_id"], view=modals.new_request_modal())
             return
         with self.factory() as session:
             if not words or words[0] == "list":
@@ -259,7 +325,7 @@ class SlackHandlers:
                 blocks = cards.case_card(case, today=self.today(), excerpt=None, with_actions=False)
                 ack(text=cards.case_card_text(case), blocks=blocks)
                 return
-        ack(text="Usage: `/dsr list` or `/dsr show DSR-2026-0042`")
+        ack(text="Usage: `/dsr list`, `/dsr show DSR-2026-0042` or `/dsr new`")
 
 
 def cards_section(text: str) -> dict[str, Any]:

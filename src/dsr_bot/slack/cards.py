@@ -10,6 +10,7 @@ value 2,000. Anything the requester wrote is shown as `plain_text`, so a mail ca
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from dsr_bot.cases.deadlines import days_left
 from dsr_bot.cases.desk import state_token
 from dsr_bot.cases.fulfiller import ChecklistEntry
-from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, IdentityStatus
+from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, IdentityStatus, opt_out_only
 from dsr_bot.store.tables import Case, Event, InboundMessage
 
 Block = dict[str, Any]
@@ -82,6 +83,8 @@ def type_summary(case: Case) -> str:
 
 
 def due_summary(case: Case, today: date) -> str:
+    if case.paused_at is not None:
+        return f"paused since {case.paused_at.date().isoformat()} (waiting for ID proof)"
     due = case.extended_due_on or case.due_on
     left = days_left(due, today)
     when = (
@@ -96,7 +99,7 @@ def due_summary(case: Case, today: date) -> str:
 
 
 def requester_summary(case: Case) -> str:
-    name = escape(case.requester_name or "")
+    name = escape(mask_id_numbers(case.requester_name or ""))
     email = escape(case.requester_email or "unknown sender")
     return f"{name} ({email})" if name else email
 
@@ -111,16 +114,67 @@ def case_fields(case: Case, today: date) -> list[Block]:
         mrkdwn(f"*Identity*\n{IDENTITY_LABELS.get(case.identity_status, case.identity_status)}"),
         mrkdwn(f"*Assignee*\n{user_mention(case.assignee) if case.assignee else '—'}"),
         mrkdwn(f"*Status*\n{case.status.replace('_', ' ')}"),
+        *special_fields(case),
     ]
 
 
+def special_fields(case: Case) -> list[Block]:
+    """What staff must know at a glance beyond the usual fields (Slack allows 10)."""
+    extra: list[Block] = []
+    if case.marketing_stopped_at is not None:
+        extra.append(mrkdwn("*Marketing*\n:no_bell: suppressed at intake (Art. 21(3))"))
+    channel = case.channel or "email"
+    if channel != "email" or case.representative_kind:
+        how = channel.replace("_", " ") + (
+            f" · representative ({case.representative_kind.replace('_', ' ')}): "
+            + (":white_check_mark: verified" if case.representative_verified_at else "not verified")
+            if case.representative_kind
+            else ""
+        )
+        extra.append(mrkdwn(f"*Channel*\n{escape(how)}"))
+    return extra[:2]
+
+
+# Personal identity numbers: Swedish personnummer/samordningsnummer (YYMMDD-NNNN, with or
+# without century, '-' or '+'), Danish CPR (DDMMYY-NNNN), Norwegian fødselsnummer (DDMMYY
+# NNNNN). A match must be a possible date in one of those orders, so order numbers and
+# phone numbers mostly stay visible.
+_ID_NUMBER = re.compile(
+    r"(?<![\d-])(?:(?P<century>19|20))?(?P<a>\d{2})(?P<b>\d{2})(?P<c>\d{2})"
+    r"\s?(?P<sep>[-+]?)\s?(?P<tail>\d{4,5})(?![\d-])"
+)
+ID_MASK = "[ID number hidden]"
+
+
+def _possible_date(day: int, month: int) -> bool:
+    day = day - 60 if day > 60 else day  # samordningsnummer: day + 60
+    return 1 <= month <= 12 and 1 <= day <= 31
+
+
+def mask_id_numbers(text: str) -> str:
+    """Slack shows only what staff need (Art. 5(1)(c); Art. 87 and Swedish dataskyddslag
+    3 kap. 10 §: identity numbers only where clearly justified): never the number itself."""
+
+    def replace(m: re.Match[str]) -> str:
+        a, b, c = int(m["a"]), int(m["b"]), int(m["c"])
+        tail = m["tail"]
+        if m["century"] and len(tail) != 4:
+            return m.group(0)
+        swedish = len(tail) == 4 and _possible_date(c, b)  # YYMMDD
+        nordic = _possible_date(a, b)  # DDMMYY (Danish CPR, Norwegian fødselsnummer)
+        return ID_MASK if swedish or nordic else m.group(0)
+
+    return _ID_NUMBER.sub(replace, text)
+
+
 def excerpt_of(text: str | None, mode: str) -> str | None:
-    """Staff see only what they need (Art. 5(1)(c)): none, a short excerpt, or the text."""
+    """Staff see only what they need (Art. 5(1)(c)): none, a short excerpt, or the text;
+    identity numbers are always masked."""
     if mode == "none" or not text:
         return None
     text = " ".join(text.split()) if mode == "excerpt" else text.strip()
     limit = EXCERPT_CHARS if mode == "excerpt" else SECTION_LIMIT - 100
-    return clip(text, limit)
+    return clip(mask_id_numbers(text), limit)
 
 
 def case_actions(case: Case) -> list[Block]:
@@ -144,7 +198,7 @@ def case_actions(case: Case) -> list[Block]:
                 "elements": [button("dsr_close", "Close")],
             }
         ]
-    verified = case.identity_status == IdentityStatus.VERIFIED.value
+    verified = case.identity_status == IdentityStatus.VERIFIED.value or opt_out_only(case.types)
     first = []
     if not verified:
         first += [
@@ -154,8 +208,15 @@ def case_actions(case: Case) -> list[Block]:
     else:
         first.append(button("dsr_prepare", "Prepare reply", "primary"))
     first += [button("dsr_types", "Change types"), button("dsr_assign", "Assign to me")]
-    second = [
-        button("dsr_extend", "Extend deadline"),
+    second = [] if opt_out_only(case.types) else [button("dsr_extend", "Extend deadline")]
+    second.append(button("dsr_clarify", "Ask a question"))
+    if case.representative_kind and case.representative_verified_at is None:
+        second.append(button("dsr_repverify", "Verify representative"))
+    elif not case.representative_kind:
+        second.append(button("dsr_rep", "Representative…"))
+    if {"access", "portability"} & set(case.types):
+        second.append(button("dsr_redact", "Remove from export"))
+    second += [
         button("dsr_reject", "Reject", "danger"),
         button("dsr_close", "Close"),
     ]
@@ -276,7 +337,7 @@ def triage_card(
     """Lower key than a case card: one line, the excerpt, two buttons."""
     why = escape(inbound.disposition_reason or inbound.disposition or "unclear")
     sender = escape(inbound.sender or "unknown sender")
-    subject = escape(inbound.subject or "(no subject)")
+    subject = escape(mask_id_numbers(inbound.subject or "(no subject)"))
     blocks: list[Block] = [
         {
             "type": "section",
@@ -331,6 +392,12 @@ def timeline_text(event: Event) -> str | None:
         "deadline_extended": f"{who} extended the deadline to {d.get('extended_due_on')}.",
         "extension_notice_queued": "Extension notice queued to the requester (Art. 12(3)).",
         "rejected": f"Rejected by {who} ({d.get('reason')}); refusal queued (Art. 12(4)).",
+        "clarification_requested": f"{who} asked the requester a question.",
+        "representative_changed": f"{who} recorded a representative ({d.get('kind')}).",
+        "representative_verified": f"Representative's authority verified by {who} "
+        f"({d.get('method', '')}).",
+        "export_redactions_set": f"{who} set {d.get('count')} value(s) to remove from the "
+        "export (Art. 15(4)).",
         "closed": f"Closed by {who}.",
         "requester_replied": "The requester wrote again.",
         "follow_up_received": "The requester sent a follow-up"

@@ -21,7 +21,7 @@ class SlackNotifier:
 
     # -- intake ---------------------------------------------------------------------------
     def case_opened(
-        self, session: Session, case: Case, inbound: InboundMessage, now: datetime
+        self, session: Session, case: Case, inbound: InboundMessage | None, now: datetime
     ) -> None:
         notify.enqueue_case_card(session, case, self.channel, now)
 

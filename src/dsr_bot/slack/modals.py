@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dsr_bot.cases.actions import IDENTITY_METHODS, REJECT_REASONS, Draft
+from dsr_bot.cases.actions import AUTHORITY_METHODS, IDENTITY_METHODS, REJECT_REASONS, Draft
 from dsr_bot.cases.desk import state_token
 from dsr_bot.cases.model import ALL_REQUEST_TYPES
 from dsr_bot.slack.cards import TYPE_LABELS, Block, clip, escape, mrkdwn, plain
@@ -305,4 +305,195 @@ def triage_open_modal(inbound_id: int) -> Block:
             }
         ],
         json.dumps({"m": inbound_id}),
+    )
+
+
+def _text_input(block_id: str, label: str, *, optional: bool, multiline: bool = False) -> Block:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": plain(label, 2000),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "multiline": multiline,
+            "max_length": INPUT_LIMIT,
+        },
+    }
+
+
+def _select(block_id: str, label: str, options: dict[str, str], *, optional: bool = False) -> Block:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": plain(label),
+        "element": {
+            "type": "static_select",
+            "action_id": "value",
+            "options": [_option(k, v) for k, v in options.items()],
+        },
+    }
+
+
+def ask_id_modal(case: Case) -> Block:
+    """Art. 12(6): what to ask for (one item a line; empty = the letter's usual list), and
+    whether the deadline waits for the answer (a suspension: the days run stay run)."""
+    return _modal(
+        "dsr_askid_submit",
+        "Ask for ID proof",
+        "Send",
+        [
+            _text_input(
+                "items",
+                "What we need (one item a line; empty: the usual list)",
+                optional=True,
+                multiline=True,
+            ),
+            {
+                "type": "input",
+                "block_id": "pause",
+                "optional": True,
+                "label": plain("Deadline"),
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "value",
+                    "options": [
+                        _option(
+                            "pause",
+                            "Pause the deadline until the proof arrives (only if the request "
+                            "cannot be handled without it)",
+                        )
+                    ],
+                },
+            },
+        ],
+        metadata(case),
+    )
+
+
+def clarify_modal(case: Case) -> Block:
+    return _modal(
+        "dsr_clarify_submit",
+        "Ask a question",
+        "Send",
+        [
+            _text_input(
+                "questions",
+                "Questions to the requester (one a line)",
+                optional=False,
+                multiline=True,
+            ),
+            {
+                "type": "context",
+                "elements": [mrkdwn("The deadline keeps running while we wait for the answer.")],
+            },
+        ],
+        metadata(case),
+    )
+
+
+REPRESENTATIVE_LABELS = {
+    "power_of_attorney": "Power of attorney (fullmakt)",
+    "guardian": "Guardian (parent, förvaltare, god man)",
+    "other": "Other (assess the authority)",
+}
+AUTHORITY_LABELS = {
+    "signed_power_of_attorney": "Signed power of attorney seen",
+    "guardianship_record": "Guardianship record seen",
+    "other": "Other (say how in the note)",
+}
+assert set(AUTHORITY_LABELS) == set(AUTHORITY_METHODS)
+
+
+def representative_modal(case: Case) -> Block:
+    return _modal(
+        "dsr_rep_submit",
+        "Representative",
+        "Save",
+        [
+            _select("kind", "Acting for the data subject as", REPRESENTATIVE_LABELS),
+            _text_input("name", "Representative's name", optional=False),
+            _text_input("email", "Representative's e-mail (letters go here)", optional=True),
+            _text_input(
+                "subject_email", "Data subject's e-mail (data is searched by it)", optional=True
+            ),
+            _text_input("subject_name", "Data subject's name", optional=True),
+        ],
+        metadata(case),
+    )
+
+
+def verify_representative_modal(case: Case) -> Block:
+    return _modal(
+        "dsr_repverify_submit",
+        "Verify representative",
+        "Verify",
+        [
+            _select("method", "How was the authority verified?", AUTHORITY_LABELS),
+            _note("Note (what you checked)"),
+        ],
+        metadata(case),
+    )
+
+
+CHANNEL_LABELS = {"phone": "Phone", "post": "Letter", "in_person": "In person"}
+LANGUAGE_LABELS = {"sv": "Svenska", "en": "English", "nb": "Norsk (bokmål)", "da": "Dansk"}
+
+
+def new_request_modal() -> Block:
+    """`/dsr new`: a request taken by phone, by letter or at the desk."""
+    options = [_option(t.value, TYPE_LABELS[t.value]) for t in ALL_REQUEST_TYPES]
+    return _modal(
+        "dsr_new_submit",
+        "New request",
+        "Register",
+        [
+            _select("channel", "How it reached us", CHANNEL_LABELS),
+            _text_input("received", "Received (YYYY-MM-DD HH:MM, local time)", optional=False),
+            {
+                "type": "input",
+                "block_id": "types",
+                "label": plain("Request types"),
+                "element": {"type": "checkboxes", "action_id": "value", "options": options},
+            },
+            _text_input("name", "Data subject's name", optional=False),
+            _text_input("email", "E-mail (empty: letters are printed)", optional=True),
+            _text_input("address", "Postal address", optional=True, multiline=True),
+            _select("language", "Answer in", LANGUAGE_LABELS),
+        ],
+        "{}",
+    )
+
+
+def redact_modal(case: Case) -> Block:
+    """Art. 15(4): values to take out of the access export before it is made (another
+    person's name, a colleague's note). *Prepare reply* shows the export after it."""
+    block = _text_input(
+        "redact",
+        "Remove from the export: other people's data, one value a line",
+        optional=True,
+        multiline=True,
+    )
+    if case.export_redactions:
+        block["element"]["initial_value"] = "\n".join(case.export_redactions)
+    return _modal(
+        "dsr_redact_submit",
+        "Remove from export",
+        "Save",
+        [
+            block,
+            {
+                "type": "context",
+                "elements": [
+                    mrkdwn(
+                        "Art. 15(4): the copy must not adversely affect the rights and "
+                        "freedoms of others. Every occurrence is replaced by "
+                        "“[removed: Art. 15(4)]”."
+                    )
+                ],
+            },
+        ],
+        metadata(case),
     )

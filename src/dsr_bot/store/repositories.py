@@ -90,6 +90,17 @@ def count_overdue(session: Session, statuses: Iterable[str], today: date) -> int
 
 
 # -- inbound mail ---------------------------------------------------------------------------
+def stored_messages_of_case(session: Session, case_id: int) -> list[InboundMessage]:
+    """The case's inbound messages whose raw bytes are still stored."""
+    return list(
+        session.execute(
+            sa.select(InboundMessage).where(
+                InboundMessage.case_id == case_id, InboundMessage.raw.is_not(None)
+            )
+        ).scalars()
+    )
+
+
 def earlier_copy(session: Session, row: InboundMessage) -> InboundMessage | None:
     """A decided message with the same bytes, or the same Message-ID from the same sender."""
     same = sa.or_(

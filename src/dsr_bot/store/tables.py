@@ -136,6 +136,54 @@ class Case(Base):
     slack_channel: Mapped[str | None] = mapped_column(sa.String(32))
     slack_ts: Mapped[str | None] = mapped_column(sa.String(32))
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How the request reached us (Art. 12(1): any channel counts): email, phone, post,
+    # in_person. A case without an e-mail address gets its letters as printable files.
+    channel: Mapped[str] = mapped_column(
+        sa.String(16), default="email", server_default=sa.text("'email'")
+    )
+    postal_address: Mapped[str | None] = mapped_column(sa.Text)
+    identity_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # EDPB 01/2022 §3.3: copies of ID documents go once identity is settled or the case ends.
+    id_documents_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Art. 21(3): the opt-out was put on the suppression list when the mail arrived.
+    marketing_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The deadline is suspended (not restarted) while we wait for what we asked for.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_days: Mapped[int] = mapped_column(sa.Integer, default=0, server_default=sa.text("0"))
+    # Someone acting for the data subject (fullmakt, guardian, other); replies go to them
+    # only once their authority is verified.
+    representative_kind: Mapped[str | None] = mapped_column(sa.String(32))
+    representative_name: Mapped[str | None] = mapped_column(sa.String(998))
+    representative_email: Mapped[str | None] = mapped_column(sa.String(320))
+    representative_verified_method: Mapped[str | None] = mapped_column(sa.String(64))
+    representative_verified_by: Mapped[str | None] = mapped_column(sa.String(64))
+    representative_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Art. 15(4): values staff removed from the access export (other people's data).
+    export_redactions: Mapped[list[str] | None] = mapped_column(JSONType)
+
+
+class Letter(Base):
+    """The text of every letter to a requester, kept as the record of what the controller
+    said (Art. 5(2)) for `retention_letter_months` after the case ended, although the
+    raw mail is purged earlier. `channel` post: a printable letter, not sent by mail."""
+
+    __tablename__ = "letter"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("dsr_case.id"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    purpose: Mapped[str] = mapped_column(sa.String(64))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    recipient: Mapped[str | None] = mapped_column(sa.Text)
+    subject: Mapped[str | None] = mapped_column(sa.Text)
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    html: Mapped[str | None] = mapped_column(sa.Text)
+    message_id: Mapped[str | None] = mapped_column(sa.String(998))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A posted letter's attachments (the access export) until they are printed: then they
+    # are written out once and removed here (Art. 5(1)(c)); e-mailed ones live in the mail.
+    attachments: Mapped[list[dict[str, str]] | None] = mapped_column(JSONType)
 
 
 class CaseCounter(Base):

@@ -1,6 +1,6 @@
 """intake attempts per message and the outbox lease holder (issue 13)
 
-Revision ID: 0003_i13
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-07 06:10:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-07 06:10:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_i13"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
