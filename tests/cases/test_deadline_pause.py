@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import sqlalchemy.dialects.postgresql  # noqa: F401  store.tables needs it loaded
-
 from dsr_bot.cases import service
 from dsr_bot.cases.model import RuleViolation
 from dsr_bot.jobs import reminders

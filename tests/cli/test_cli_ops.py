@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # until store/tables.py imports it itself
 from click.testing import CliRunner, Result
 
 from dsr_bot.cli import main

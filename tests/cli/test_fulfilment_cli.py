@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # store/tables.py uses it without importing it
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -210,3 +209,47 @@ def test_a_missing_data_source_file_is_a_configuration_error(desk: Desk, tmp_pat
     ok = desk.run("fulfil", "check")
     assert ok.exit_code == 0, ok.output
     assert "ok      Kunddatabasen (5 tables)" in ok.output
+
+
+# -- fulfil export before identity is verified (issue 11) -----------------------------------
+def test_export_is_refused_before_identity_is_verified(
+    desk: Desk,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "export"
+    refused = desk.run("fulfil", "export", desk.ref, "--out", str(out))
+    assert refused.exit_code == 1
+    assert "identity is not verified" in refused.output and "--force" in refused.output
+    assert not out.exists() and desk.events("data_exported") == []
+
+    forced = desk.run(
+        "fulfil", "export", desk.ref, "--out", str(out), "--force", "--actor", "cli:dpo"
+    )
+    assert forced.exit_code == 0, forced.output
+    [event] = desk.events("export_forced")
+    assert event.actor == "cli:dpo" and event.detail == {"identity_status": "unverified"}
+    assert len(desk.events("data_exported")) == 1
+
+
+def test_other_peoples_data_is_removed_from_the_export(
+    desk: Desk,
+    tmp_path: Path,
+) -> None:
+    desk.verify_identity()
+    plain = desk.run("fulfil", "export", desk.ref, "--out", str(tmp_path / "a"))
+    assert plain.exit_code == 0, plain.output
+    text = Path(plain.output.split()[0]).read_text(encoding="utf-8")
+    assert ANNA in text and "Karolinska" in text
+    with db.transaction(desk.factory) as session:
+        case = session.execute(sa.select(Case).where(Case.ref == desk.ref)).scalar_one()
+        # Say her employer's name identified a colleague: not Anna's to receive.
+        case.export_redactions = ["karolinska"]
+    redacted = desk.run("fulfil", "export", desk.ref, "--out", str(tmp_path / "b"))
+    assert redacted.exit_code == 0, redacted.output
+    doc = Path(redacted.output.split()[0]).read_text(encoding="utf-8")
+    assert "Karolinska" not in doc and "[removed: Art. 15(4)]" in doc and ANNA in doc
+    json.loads(doc)  # still a valid document
+    csv_text = Path(redacted.output.split()[1]).read_text(encoding="utf-8-sig")
+    assert "Karolinska" not in csv_text
+    last = desk.events("data_exported")[-1]
+    assert last.detail["redacted"] >= 1 and "arolinska" not in json.dumps(last.detail)

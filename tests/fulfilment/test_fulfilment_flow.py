@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # store.tables needs it loaded
 
 from dsr_bot.bootstrap import App
 from dsr_bot.cases.model import Classification, RequestType

@@ -11,7 +11,6 @@ from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 
 from dsr_bot.cases import service
 from dsr_bot.cases.actions import StaffDesk

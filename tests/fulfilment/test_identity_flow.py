@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 
 from dsr_bot.bootstrap import App
 from dsr_bot.cases import deadlines
@@ -30,7 +29,7 @@ from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Event, InboundMessage
 from tests.fixtures.bot import MAIL_FROM
-from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
+from tests.fixtures.slack_api import FakeSlack
 from tests.fixtures.slack_app import APPROVER, only_case, slack_settings, start_bot
 from tests.fixtures.slack_payloads import (
     block_action,
@@ -103,7 +102,7 @@ def clock() -> Clock:
 def bot(
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
     database_url: str,
     clock: Clock,
 ) -> Iterator[tuple[App, SlackRuntime]]:
@@ -156,7 +155,7 @@ def test_id_proof_asked_paused_verified_and_the_scan_deleted(
     bot: tuple[App, SlackRuntime],
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
     clock: Clock,
 ) -> None:
     app, runtime = bot

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # store/tables.py uses it without importing it
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases.model import RequestType

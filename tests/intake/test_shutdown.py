@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # (until store/tables.py imports it itself)
 from aiosmtpd.controller import Controller
 
 from dsr_bot.store.tables import InboundMessage, Outbound

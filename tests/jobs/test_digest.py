@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # until store/tables.py imports it itself
 
 from dsr_bot.cases.model import CaseStatus
 from dsr_bot.jobs.digest import OpenCase, build_digest, digest_text, post_digest

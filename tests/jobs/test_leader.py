@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 
 from dsr_bot.jobs import leader
 from dsr_bot.jobs.leader import (

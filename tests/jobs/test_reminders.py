@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 
 from dsr_bot.cases import service
 from dsr_bot.cases.model import CaseStatus

@@ -7,7 +7,6 @@ from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # until store/tables.py imports it itself
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot import outbox

@@ -6,10 +6,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 
 from dsr_bot import bootstrap
@@ -104,12 +104,22 @@ def test_a_run_missed_while_down_happens_once_on_start(database_url: str) -> Non
 
 
 def test_a_digest_missed_beyond_the_grace_time_is_skipped(database_url: str) -> None:
-    """Yesterday's 08:00 digest is stale news: after 6 h it is dropped, not sent late."""
+    """A digest 8 h late is stale news: after the 6-h grace it is dropped, not sent late.
+
+    The digest time is set 8 h before now, so that no later fire time falls between the
+    missed run and now, whatever the time of day the test runs at."""
     engine, _ = open_db(database_url)
-    _with_past_run(engine, "daily_digest", timedelta(hours=8))
+    missed_at = (datetime.now(UTC) - timedelta(hours=8)).replace(second=0, microsecond=0)
+    digest_time = missed_at.astimezone(ZoneInfo(TZ)).strftime("%H:%M")
+    setup = make(engine, ALL_NOOP, digest_time=digest_time)
+    setup.start(paused=True)
+    setup.scheduler.modify_job("daily_digest", next_run_time=missed_at)
+    setup.shutdown()
     runs: list[str] = []
     missed = threading.Event()
-    restarted = make(engine, {**ALL_NOOP, "daily_digest": lambda: runs.append("x")})
+    restarted = make(
+        engine, {**ALL_NOOP, "daily_digest": lambda: runs.append("x")}, digest_time=digest_time
+    )
     restarted.scheduler.add_listener(lambda e: missed.set(), EVENT_JOB_MISSED)
     restarted.start()
     assert missed.wait(20)

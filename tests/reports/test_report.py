@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql  # until store/tables.py imports it itself
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import service

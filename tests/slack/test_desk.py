@@ -8,7 +8,6 @@ from email import message_from_bytes, policy
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.desk import Staff

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 
 from dsr_bot.bootstrap import App
 from dsr_bot.intake.watcher import MailboxWatcher

@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 
 from dsr_bot.store.tables import Case, Letter
 from tests.fixtures.bot import MAIL_FROM
 from tests.fixtures.customer_db import ANNA
-from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
 from tests.fixtures.slack_app import APPROVER, GROUP_MEMBER, SIGNING_SECRET, only_case
 from tests.fixtures.slack_blockkit import view_problems
 from tests.fixtures.slack_payloads import (

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-import sqlalchemy.dialects.postgresql
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
