@@ -20,7 +20,7 @@ from dsr_bot import outbox
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
-from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply
+from dsr_bot.replies.context import RenderedReply, reply_name, required_fields
 from dsr_bot.replies.markup import to_html_document
 from dsr_bot.store.tables import Case
 
@@ -28,25 +28,9 @@ from dsr_bot.store.tables import Case
 # that still contains it is refused at Send, so no letter goes out with a hole in it.
 PLACEHOLDER = "[[FILL IN"
 
-# The substantive reply for a case is the template of its weightiest right: one letter per
-# case, and access (Art. 15) carries the most the requester is owed.
-REPLY_TEMPLATES: tuple[tuple[str, str], ...] = (
-    ("access", "access_response"),
-    ("portability", "portability_response"),
-    ("erasure", "erasure_confirmation"),
-    ("rectification", "rectification_confirmation"),
-    ("restriction", "restriction_confirmation"),
-    ("objection", "objection_outcome"),
-    ("marketing_optout", "marketing_optout_confirmation"),
-    ("consent_withdrawal", "consent_withdrawal_confirmation"),
-)
-
-
 def reply_template(types: list[str] | tuple[str, ...]) -> str:
-    for request_type, name in REPLY_TEMPLATES:
-        if request_type in types:
-            return name
-    return "clarification_request"
+    """The substantive reply: one letter that answers every right the case asks for."""
+    return reply_name(tuple(types))
 
 
 @dataclass(frozen=True)
@@ -82,7 +66,7 @@ class Letters:
         ctx = self.context(case, **fields)
         gaps = {
             f: (f"{PLACEHOLDER}: {f}]]",) if isinstance(getattr(ctx, f), tuple) else None
-            for f in REQUIRED_FIELDS.get(name, ())
+            for f in required_fields(name)
             if getattr(ctx, f) in (None, "", ())
         }
         filled = {f: v if v is not None else f"{PLACEHOLDER}: {f}]]" for f, v in gaps.items()}
