@@ -316,7 +316,6 @@ def sample_variants(language: str, types: tuple[str, ...], name: str) -> list[Re
     nothing_found = replace(
         minimal_context(language, types, name),
         no_data=True,
-        attachments=(),
         refusal_ground="manifestly_unfounded",
         objection_upheld=True,
     )
