@@ -28,6 +28,7 @@ from dsr_bot.store.tables import Case
 # that still contains it is refused at Send, so no letter goes out with a hole in it.
 PLACEHOLDER = "[[FILL IN"
 
+
 def reply_template(types: list[str] | tuple[str, ...]) -> str:
     """The substantive reply: one letter that answers every right the case asks for."""
     return reply_name(tuple(types))

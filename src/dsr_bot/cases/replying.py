@@ -27,6 +27,38 @@ from dsr_bot.cases.triage import TriageDesk
 from dsr_bot.store.tables import Case, Event
 
 TICKED, UNTICKED = "checklist_ticked", "checklist_unticked"
+OBJECTION_DECIDED = "objection_decided"
+
+
+def objection_decision(session: Session, case_id: int) -> dict[str, Any] | None:
+    """Staff's latest decision on an Art. 21(1) objection: {"upheld": bool, "grounds": str}."""
+    detail = session.execute(
+        sa.select(Event.detail)
+        .where(Event.case_id == case_id, Event.action == OBJECTION_DECIDED)
+        .order_by(Event.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return dict(detail) if detail else None
+
+
+def letter_outcomes(types: list[str] | tuple[str, ...], fields: dict[str, Any]) -> dict[str, str]:
+    """What the letter states for each right, for the audit trail and `report`."""
+    outcomes: dict[str, str] = {}
+    for t in types:
+        if t == "access":
+            outcomes[t] = "no_data" if fields.get("no_data") else "copy_sent"
+        elif t == "erasure":
+            erased, kept = fields.get("erased_summary"), fields.get("kept_summary")
+            outcomes[t] = (
+                ("partly_kept" if kept else "erased")
+                if erased
+                else ("kept" if kept else "nothing_found")
+            )
+        elif t == "objection":
+            outcomes[t] = "upheld" if fields.get("objection_upheld") else "not_upheld"
+        else:
+            outcomes[t] = "confirmed"
+    return outcomes
 
 
 @dataclass(frozen=True)
@@ -93,7 +125,9 @@ class ReplyDesk(TriageDesk):
                     detail=prepared.audit,
                 )
             ticked = ticked_sources(session, case.id)
-            fields = self._with_recipients(prepared.fields, case, ticked)
+            fields = self._with_recipients(
+                {**prepared.fields, **self._decisions(session, case)}, case, ticked
+            )
             letter = self.letters.draft(name, case, **fields)
             return Draft(
                 name,
@@ -105,14 +139,38 @@ class ReplyDesk(TriageDesk):
                 tuple((e, e.source in ticked) for e in self.checklist(case)),
             )
 
+    def _decisions(self, session: Session, case: Case) -> dict[str, Any]:
+        """What staff decided that the letter must state: the objection's outcome (Art.
+        21(1)). Without a decision there is no objection letter to write."""
+        if "objection" not in case.types:
+            return {}
+        decision = objection_decision(session, case.id)
+        if decision is None:
+            raise RuleViolation(
+                f"{case.ref}: decide the objection first (card: Decide objection): upheld, "
+                "or not upheld with the compelling legitimate grounds (Art. 21(1))."
+            )
+        return {
+            "objection_upheld": bool(decision["upheld"]),
+            "objection_grounds": decision.get("grounds") or None,
+        }
+
     def _with_recipients(
         self, fields: dict[str, Any], case: Case, ticked: set[str]
     ) -> dict[str, Any]:
         """Art. 19: a manual recipient counts as told once staff ticked off its item; the
-        fulfiller adds SQL sources marked `recipient` that it erased in itself."""
-        manual = [e.source for e in self.checklist(case) if e.recipient and e.source in ticked]
+        fulfiller adds SQL sources marked `recipient` that it erased in itself. For erasure,
+        a ticked system without a connector is one staff erased in by hand: the letter
+        lists it with the systems erased."""
+        items = self.checklist(case)
+        manual = [e.source for e in items if e.recipient and e.source in ticked]
         told = (*fields.get("recipients_told", ()), *manual)
-        return {**fields, "recipients_told": tuple(dict.fromkeys(told))}
+        fields = {**fields, "recipients_told": tuple(dict.fromkeys(told))}
+        if "erasure" in case.types:
+            by_hand = [e.source for e in items if not e.recipient and e.source in ticked]
+            erased = (*fields.get("erased_summary", ()), *by_hand)
+            fields["erased_summary"] = tuple(dict.fromkeys(erased))
+        return fields
 
     def approve_and_send_reply(
         self,
@@ -139,10 +197,11 @@ class ReplyDesk(TriageDesk):
                     f"{', '.join(open_items)}."
                 )
             name = reply_template(case.types)
+            decisions = self._decisions(session, case)
             if draft_digest is not None:
                 edited = text_digest(subject, text) != draft_digest
             else:
-                shown = self.letters.draft(name, case)
+                shown = self.letters.draft(name, case, **decisions)
                 edited = (" ".join(subject.split()), text.strip()) != (
                     shown.subject,
                     shown.text.strip(),
@@ -152,7 +211,7 @@ class ReplyDesk(TriageDesk):
 
                 def check_letter(fields: dict[str, Any]) -> None:
                     # Refuse while refusing still undoes everything: erasure comes next.
-                    fields = self._with_recipients(fields, case, ticked)
+                    fields = self._with_recipients({**fields, **decisions}, case, ticked)
                     self._letter(name, case, fields, subject, text, edited)
 
                 done = self.fulfiller.fulfil(
@@ -163,7 +222,7 @@ class ReplyDesk(TriageDesk):
                     actor=staff.actor,
                     before_erasure=check_letter,
                 )
-            fields = self._with_recipients(done.fields, case, ticked)
+            fields = self._with_recipients({**done.fields, **decisions}, case, ticked)
             subject, text, html = self._letter(name, case, fields, subject, text, edited)
             message_id = self.letters.enqueue(
                 session,
@@ -188,6 +247,7 @@ class ReplyDesk(TriageDesk):
                     "message_id": message_id,
                     "edited": edited,
                     "attachments": [a[0] for a in done.attachments],
+                    "outcomes": letter_outcomes(case.types, fields),
                 },
             )
             return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)

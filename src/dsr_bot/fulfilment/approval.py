@@ -35,7 +35,6 @@ from dsr_bot.cases.fulfiller import (
     FulfilmentFailed,
     Prepared,
 )
-from dsr_bot.cases.letters import reply_template
 from dsr_bot.cases.model import RequestType
 from dsr_bot.fulfilment import plan
 from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
@@ -47,23 +46,23 @@ SUPPRESSING = frozenset({"marketing_optout", "consent_withdrawal"})
 _TEXT = {
     "sv": {
         "files": "personuppgifter",
-        "scope": "Direktmarknadsföring: din e-postadress finns nu på vår spärrlista, som inte "
+        "scope": "Direktmarknadsföring: din e-postadress finns nu i vår spärrlista, som inte "
         "används till något annat",
-        "suppressed": "Vi har också satt din e-postadress ({email}) på vår spärrlista för "
-        "direktmarknadsföring (artikel 21.3 i dataskyddsförordningen), så du får ingen mer "
-        "marknadsföring från oss.",
-        "erased": "Vi har därefter raderat dina personuppgifter (artikel 17): {items}.",
-        "kept": "Vi sparar, och varför: {items}.",
     },
     "en": {
         "files": "personal-data",
         "scope": "Direct marketing: your e-mail address is now on our suppression list, which "
         "is used for nothing else",
-        "suppressed": "We have also put your e-mail address ({email}) on our suppression list "
-        "for direct marketing (Article 21(3) GDPR), so you will receive no more marketing "
-        "from us.",
-        "erased": "We have then erased your personal data (Article 17): {items}.",
-        "kept": "What we keep, and why: {items}.",
+    },
+    "nb": {
+        "files": "personopplysninger",
+        "scope": "Direkte markedsføring: e-postadressen din står nå i reservasjonslisten vår, "
+        "som ikke brukes til noe annet",
+    },
+    "da": {
+        "files": "personoplysninger",
+        "scope": "Direkte markedsføring: din e-mailadresse står nu på vores spærreliste, som "
+        "ikke bruges til andet",
     },
 }
 
@@ -206,8 +205,12 @@ class CaseFulfiller:
         fields: dict[str, Any] = {"attachments": attachment_names(ref, language)}
         if portability:
             return fields
-        # Art. 15(1)(a), (b), (g) as they apply to this person: only systems holding data.
         holding = {t.source for t in findings.tables if t.rows}
+        if not holding:
+            # Nothing found is a complete Art. 15(1) answer ("we process no personal data
+            # about you"), not a refusal; there is no copy to attach.
+            return {"no_data": True, "searched": tuple(s.name for s in self.sources.sql)}
+        # Art. 15(1)(a), (b), (g) as they apply to this person: only systems holding data.
         used = [s for s in self.sources.sql if s.name in holding]
         fields["purposes"] = tuple(dict.fromkeys(p for s in used for p in s.purposes))
         fields["categories"] = tuple(dict.fromkeys(c for s in used for c in s.categories))
@@ -220,35 +223,22 @@ class CaseFulfiller:
         summary = summarise(reports)
         erased_in = {r.source for r in reports if any(o.rows for o in r.outcomes)}
         told = tuple(s.name for s in self.sources.sql if s.recipient and s.name in erased_in)
-        fields: dict[str, Any] = {
+        # The letter answers erasure in its own part (replies/context.py reply_name), so the
+        # three outcomes (erased, nothing found, partly kept) are its fields, never a note.
+        return {
             "erased_summary": summary.erased,
             "kept_summary": summary.kept,
             "recipients_told": told,
+            "searched": tuple(s.name for s in self.sources.sql),
         }
-        if _reply_name(case.types) != "erasure_confirmation":
-            text = _text(language)
-            parts = [text["erased"].format(items="; ".join(summary.erased) or "—")]
-            if summary.kept:
-                parts.append(text["kept"].format(items="; ".join(summary.kept)))
-            fields["note"] = " ".join(parts)
-        return fields
 
     def _suppression_fields(self, case: Any, language: str, extra: str | None) -> dict[str, Any]:
         types = set(case.types)
         if not types & SUPPRESSING:
             return {}
-        text = _text(language)
-        name = _reply_name(case.types)
-        if name == "marketing_optout_confirmation":
-            return {}  # the template says so itself
-        if name == "consent_withdrawal_confirmation":
-            return {"consent_scope": (text["scope"],)}
-        note = text["suppressed"].format(email=case.requester_email)
-        return {"note": f"{extra}\n\n{note}" if extra else note}
-
-
-def _reply_name(types: Sequence[str]) -> str:
-    return reply_template(list(types))
+        if "consent_withdrawal" not in types:
+            return {}  # the marketing part of the letter says so itself
+        return {"consent_scope": (_text(language)["scope"],)}
 
 
 def _export_line(findings: Findings, portability: bool) -> str:

@@ -206,7 +206,10 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "refusal_reason": "Dette er den fjerde like forespørselen på to uker.",
         "note": "Ta gjerne kontakt hvis noe er uklart.",
         "original_subject": "Mine opplysninger",
-        "attachments": ("DSR-2026-0042-personopplysninger.json", "DSR-2026-0042-personopplysninger.csv"),
+        "attachments": (
+            "DSR-2026-0042-personopplysninger.json",
+            "DSR-2026-0042-personopplysninger.csv",
+        ),
         "purposes": ("Kundeadministrasjon",),
         "categories": ("Navn, e-postadresse, telefonnummer",),
         "sources": ("Fra deg selv",),
@@ -229,7 +232,10 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "refusal_reason": "Det er den fjerde enslydende anmodning på to uger.",
         "note": "Kontakt os gerne, hvis noget er uklart.",
         "original_subject": "Mine oplysninger",
-        "attachments": ("DSR-2026-0042-personoplysninger.json", "DSR-2026-0042-personoplysninger.csv"),
+        "attachments": (
+            "DSR-2026-0042-personoplysninger.json",
+            "DSR-2026-0042-personoplysninger.csv",
+        ),
         "purposes": ("Kundeadministration",),
         "categories": ("Navn, e-mailadresse, telefonnummer",),
         "sources": ("Fra dig selv",),
@@ -238,7 +244,9 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "searched": ("Kundedatabasen",),
         "rectified_summary": ("Telefonnummer",),
         "restricted_summary": ("Kontaktoplysninger",),
-        "objection_grounds": "Vi har brug for oplysningerne til at behandle en igangværende reklamation.",
+        "objection_grounds": (
+            "Vi har brug for oplysningerne til at behandle en igangværende reklamation."
+        ),
         "identity_items": ("Dit kundenummer",),
         "questions": ("Gælder det også Ortomedic AS?",),
         "consent_scope": ("Nyhedsbrev",),

@@ -41,8 +41,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 import dsr_bot
-from dsr_bot.config import ControllerProfile
 from dsr_bot.cases.model import ALL_REQUEST_TYPES
+from dsr_bot.config import ControllerProfile
 from dsr_bot.replies.context import (
     SAMPLE_TYPE_SETS,
     RenderedReply,
@@ -203,9 +203,7 @@ class ReplyRenderer:
         else:
             raw_subject = str(common.combined_subject())
         subject = one_line(html.unescape(raw_subject))
-        source = normalise(
-            "\n\n".join([str(common.greeting()), *bodies, str(common.signature())])
-        )
+        source = normalise("\n\n".join([str(common.greeting()), *bodies, str(common.signature())]))
         return RenderedReply(
             subject=subject,
             text=to_text(source),

@@ -107,6 +107,7 @@ class SlackHandlers:
             "dsr_ask_id": self.desk.request_identity_proof,
             "dsr_assign": self.desk.assign,
             "dsr_close": self.desk.close,
+            "dsr_no_data": self.desk.answer_no_data,
         }
         if action_id in simple:
             self._done(simple[action_id](staff, key, case_id))
@@ -120,6 +121,7 @@ class SlackHandlers:
                 "dsr_types": ("change_types", modals.types_modal),
                 "dsr_extend": ("extend", modals.extend_modal),
                 "dsr_reject": ("reject", modals.reject_modal),
+                "dsr_objection": ("decide_objection", modals.objection_modal),
             }
             name, build = builders[action_id]
             self.desk.check_allowed(staff, name, case_id)
@@ -172,6 +174,7 @@ class SlackHandlers:
             "dsr_reply_submit": "subject",
             "dsr_extend_submit": "note",
             "dsr_reject_submit": "note",
+            "dsr_objection_submit": "note",
             "dsr_triage_open_submit": "types",
         }[callback]
         try:
@@ -209,7 +212,11 @@ class SlackHandlers:
             )
         if callback == "dsr_extend_submit":
             return self.desk.extend(staff, key, case_id, text("note"))
-        return self.desk.reject(staff, key, case_id, selected("reason"), text("note"))
+        if callback == "dsr_objection_submit":
+            return self.desk.decide_objection(
+                staff, key, case_id, selected("outcome"), text("note")
+            )
+        return self.desk.reject(staff, key, case_id, selected("reason"), text("note"), text("fee"))
 
     # -- App Home and /dsr ---------------------------------------------------------------
     def open_cases(self, session: Session) -> list[Case]:

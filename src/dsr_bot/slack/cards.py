@@ -153,8 +153,15 @@ def case_actions(case: Case) -> list[Block]:
         ]
     else:
         first.append(button("dsr_prepare", "Prepare reply", "primary"))
+    if "objection" in case.types:
+        # Art. 21(1): the letter states staff's decision, so it is taken before the reply.
+        first.append(button("dsr_objection", "Decide objection"))
     first += [button("dsr_types", "Change types"), button("dsr_assign", "Assign to me")]
-    second = [
+    second = []
+    if list(case.types) == ["access"]:
+        # Art. 15(1): "we hold no data about you" is a complete answer, not a refusal.
+        second.append(button("dsr_no_data", "No data held"))
+    second += [
         button("dsr_extend", "Extend deadline"),
         button("dsr_reject", "Reject", "danger"),
         button("dsr_close", "Close"),
@@ -289,6 +296,10 @@ def timeline_text(event: Event) -> str | None:
         "deadline_extended": f"{who} extended the deadline to {d.get('extended_due_on')}.",
         "extension_notice_queued": "Extension notice queued to the requester (Art. 12(3)).",
         "rejected": f"Rejected by {who} ({d.get('reason')}); refusal queued (Art. 12(4)).",
+        "fee_requested": f"{who} asked for a reasonable fee ({escape(str(d.get('fee')))}) "
+        "instead of refusing (Art. 12(5)(a)).",
+        "objection_decided": f"{who} decided the objection: "
+        + ("upheld." if d.get("upheld") else "not upheld (grounds written out)."),
         "closed": f"Closed by {who}.",
         "requester_replied": "The requester wrote again.",
     }
