@@ -69,7 +69,7 @@ class ControllerProfile(BaseModel):
         default_factory=lambda: {
             "sv": "Integritetsskyddsmyndigheten (IMY, tidigare Datainspektionen), www.imy.se",
             "en": "the Swedish Authority for Privacy Protection (Integritetsskyddsmyndigheten, "
-            "IMY), www.imy.se",
+            "IMY, formerly Datainspektionen), www.imy.se",
             "nb": "Integritetsskyddsmyndigheten (IMY), det svenske datatilsynet, www.imy.se",
             "da": "Integritetsskyddsmyndigheten (IMY), den svenske datatilsynsmyndighed, "
             "www.imy.se",
