@@ -176,6 +176,15 @@ class Desk:
         """Submit the reply modal as prepared (unedited), as the second approver."""
         return self.submit(APPROVER, view, inputs(view))
 
+    def decide_objection(self, outcome: str, grounds: str = "") -> dict[str, Any]:
+        """Art. 21(1): *Decide objection* on the card, then the modal (as an approver)."""
+        self.click(APPROVER, "dsr_objection")
+        view = self.slack.opened_view("dsr_objection_submit")
+        values: dict[str, Any] = {"outcome": select_value(outcome)}
+        if grounds:
+            values["note"] = text_value(grounds)
+        return self.submit(APPROVER, view, values)
+
     def tick(self, *sources: str) -> None:
         blocks = self.card(lambda blocks: "dsr_checklist" in blocks)
         [block] = [b for b in blocks if str(b.get("block_id", "")).startswith("dsr_checklist")]
@@ -217,6 +226,7 @@ def start(
     tmp_path: Path,
     customers: str = ANONYMISE,
     extra: str = "",
+    **overrides: Any,
 ) -> tuple[App, SlackRuntime, str]:
     port = free_port()
     settings = slack_settings(
@@ -229,6 +239,7 @@ def start(
             tmp_path / "sources.toml", customer_url, customers=customers, extra=extra
         ),
         **smtp_sink.settings_overrides(),
+        **overrides,
     )
     app, runtime = start_bot(settings, classifier=SubjectClassifier(), pump_interval=0.1)
     return app, runtime, f"http://127.0.0.1:{port}/slack/events"
@@ -249,8 +260,18 @@ def desk(
     policy = 'erasure = "delete"\n' if "failed" in request.node.name else ANONYMISE
     # A second SQL source in the same database, for the tests of a second system.
     extra = second_source(customer_url) if "second_system" in request.node.name else ""
+    settings: dict[str, Any] = {}
+    if "cannot_be_completed" in request.node.name:
+        # A profile without the policy's Art. 15(1)(a), (b), (g) facts: the access letter
+        # can state them only from the data source that holds the person.
+        profile = tmp_path / "controller.toml"
+        profile.write_text(
+            '[controller]\nname = "Micromedic AB"\ntransfers_outside_eea = false\n',
+            encoding="utf-8",
+        )
+        settings["controller_profile"] = profile
     app, runtime, url = start(
-        slack_api, database_url, customer_url, smtp_sink, tmp_path, policy, extra
+        slack_api, database_url, customer_url, smtp_sink, tmp_path, policy, extra, **settings
     )
     try:
         yield Desk(app, runtime, url, slack_api, engine)
@@ -510,6 +531,8 @@ def test_confirmations_name_the_recipients_ticked_off_and_touch_no_data(
     desk.verify()
     if checklist:  # Art. 19: the parent company's CRM must be told of the correction
         desk.tick(CRM)
+    if types == "objection":  # Art. 21(1): the letter states staff's decision
+        assert "errors" not in desk.decide_objection("upheld")
     assert "errors" not in desk.send(desk.prepare())
     mail = reply_mail(smtp_sink)
     assert subject in mail["Subject"]

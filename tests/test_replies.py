@@ -230,7 +230,12 @@ def test_unknown_template_is_refused(renderer: ReplyRenderer) -> None:
 LEGAL = [
     ("acknowledgement", "sv", ("access",), ["artikel 15", "en månad", "två månader", "12.6"]),
     ("acknowledgement", "en", ("erasure",), ["Article 17", "one month", "two further months"]),
-    ("acknowledgement", "sv", ("marketing_optout",), ["artikel 21.2", "direktmarknadsföring från oss"]),
+    (
+        "acknowledgement",
+        "sv",
+        ("marketing_optout",),
+        ["artikel 21.2", "direktmarknadsföring från oss"],
+    ),
     ("acknowledgement", "en", ("consent_withdrawal",), ["Article 7(3)"]),
     ("acknowledgement", "sv", ("portability",), ["artikel 20"]),
     (

@@ -20,7 +20,7 @@ from dsr_bot import outbox
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
-from dsr_bot.replies.context import RenderedReply, reply_name, required_fields
+from dsr_bot.replies.context import RenderedReply, missing_fields, reply_name
 from dsr_bot.replies.markup import to_html_document
 from dsr_bot.store.tables import Case
 
@@ -67,9 +67,10 @@ class Letters:
         ctx = self.context(case, **fields)
         gaps = {
             f: (f"{PLACEHOLDER}: {f}]]",) if isinstance(getattr(ctx, f), tuple) else None
-            for f in required_fields(name)
-            if getattr(ctx, f) in (None, "", ())
+            for f in missing_fields(name, ctx)
         }
+        if "objection_upheld" in gaps:  # a decision, not text: staff take it first
+            raise ValueError(f"{case.ref}: the objection has not been decided (Art. 21(1))")
         filled = {f: v if v is not None else f"{PLACEHOLDER}: {f}]]" for f, v in gaps.items()}
         return self.renderer.render(name, replace(ctx, **filled))
 

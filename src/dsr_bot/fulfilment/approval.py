@@ -170,7 +170,10 @@ class CaseFulfiller:
         if erasing:
             plan.check_erasure_allowed(case)
         if before_erasure is not None:
-            before_erasure(self._final_fields(case, language, fields))
+            # The letter is checked as it will be: erasure's own fields come after it ran,
+            # but which systems it runs in is known now.
+            ahead = {"searched": tuple(s.name for s in self.sources.sql)} if erasing else {}
+            before_erasure(self._final_fields(case, language, {**ahead, **fields}))
         if person is not None and erasing:
             fields.update(self._erase(session, case, person, language, now=now, actor=actor))
         return Fulfilled(self._final_fields(case, language, fields), attachments)

@@ -138,6 +138,12 @@ def missing_fields(name: str, ctx: ReplyContext) -> list[str]:
     needed = list(required_fields(name))
     if "access_response" in parts(name) and ctx.no_data:
         needed.remove("attachments")  # nothing found: nothing to attach
+    if "erasure_confirmation" in parts(name) and not (
+        ctx.erased_summary or ctx.kept_summary or ctx.searched
+    ):
+        # Nobody searched (no connector, no system ticked off): the letter cannot say what
+        # was erased, nor that nothing was found; staff must write it.
+        needed.append("erased_summary")
     if "objection_outcome" in parts(name) and ctx.objection_upheld is False:
         # Art. 21(1): continuing needs compelling legitimate grounds, and Art. 12(4) says
         # the requester must be told them.
@@ -298,7 +304,6 @@ def minimal_context(language: str, types: tuple[str, ...], name: str) -> ReplyCo
         "restricted_summary",
         "consent_scope",
         "consent_erased",
-        "searched",
         "identity_items",
         "questions",
         "objection_grounds",
