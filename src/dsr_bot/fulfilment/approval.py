@@ -38,10 +38,11 @@ from dsr_bot.cases.fulfiller import (
 from dsr_bot.cases.model import RequestType
 from dsr_bot.fulfilment import plan
 from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
-from dsr_bot.fulfilment.sources import DataSources
+from dsr_bot.fulfilment.sources import DataSources, ErasureAction
 from dsr_bot.fulfilment.suppression import suppress
 
 ACCESS, PORTABILITY, ERASURE = "access", "portability", "erasure"
+CONSENT = "consent_withdrawal"
 SUPPRESSING = frozenset({"marketing_optout", "consent_withdrawal"})
 _TEXT = {
     "sv": {
@@ -91,7 +92,16 @@ class CaseFulfiller:
         ]
 
     def _searches(self, types: set[str]) -> bool:
-        return bool(self.sources.sql) and bool(types & {ACCESS, PORTABILITY, ERASURE})
+        return bool(self.sources.sql) and bool(
+            types & {ACCESS, PORTABILITY, ERASURE} or self._withdrawing(types)
+        )
+
+    def _withdrawing(self, types: set[str]) -> DataSources | None:
+        """The consent-based tables a withdrawal of consent erases (Art. 7(3) and the
+        policy); an erasure request in the same case erases everything anyway."""
+        if CONSENT not in types or ERASURE in types:
+            return None
+        return plan.consent_sources(self.sources)
 
     # -- before approval --------------------------------------------------------------
     def prepare(self, case: Any, language: str) -> Prepared:
@@ -117,6 +127,13 @@ class CaseFulfiller:
                 lines += _erasure_lines(reports)
                 problems += [f"{r.source}: {r.error}" for r in reports if not r.ok]
                 fields.update(self._erasure_fields(case, language, reports))
+            consent = self._withdrawing(types)
+            if consent is not None:
+                reports = plan.erase_sources(consent, person, dry_run=True)
+                audit["consent_erasure"] = [r.as_detail() for r in reports]
+                lines += [f"Consent withdrawn · {line}" for line in _erasure_lines(reports)]
+                problems += [f"{r.source}: {r.error}" for r in reports if not r.ok]
+                fields.update(_consent_fields(consent, reports))
         elif types & {ACCESS, PORTABILITY, ERASURE}:
             lines.append("No SQL data source is configured (DSR_BOT_DATA_SOURCES): do it by hand.")
         if types & SUPPRESSING:
@@ -167,7 +184,8 @@ class CaseFulfiller:
         if types & SUPPRESSING and case.requester_email:
             suppress(session, case.requester_email, case_id=case.id, now=now, actor=actor)
         erasing = person is not None and ERASURE in types
-        if erasing:
+        consent = self._withdrawing(types) if person is not None else None
+        if erasing or consent is not None:
             plan.check_erasure_allowed(case)
         if before_erasure is not None:
             # The letter is checked as it will be: erasure's own fields come after it ran,
@@ -176,7 +194,30 @@ class CaseFulfiller:
             before_erasure(self._final_fields(case, language, {**ahead, **fields}))
         if person is not None and erasing:
             fields.update(self._erase(session, case, person, language, now=now, actor=actor))
+        if person is not None and consent is not None:
+            fields.update(self._erase_consented(session, case, person, consent, now, actor))
         return Fulfilled(self._final_fields(case, language, fields), attachments)
+
+    def _erase_consented(
+        self,
+        session: Session,
+        case: Any,
+        person: Any,
+        consent: DataSources,
+        now: datetime,
+        actor: str,
+    ) -> dict[str, Any]:
+        """Art. 7(3) as the policy promises it: the consent-based rows are erased; audited
+        like an erasure, and surviving a rollback of the approval for the same reason."""
+        reports = plan.erase_sources(consent, person)
+        failed = [r for r in reports if not r.ok]
+        detail = {**plan.erasure_detail(consent, case, reports), "scope": "consent"}
+        audit_surviving_rollback(session, "erasure_failed" if failed else "data_erased", detail)
+        if failed:
+            why = "; ".join(f"{r.source}: {r.error}" for r in failed)
+            raise FulfilmentFailed(f"{case.ref}: erasure failed, no confirmation sent. {why}")
+        plan.record_erasure(session, consent, case, reports, now=now, actor=actor, dry_run=False)
+        return _consent_fields(consent, reports)
 
     def _final_fields(self, case: Any, language: str, fields: dict[str, Any]) -> dict[str, Any]:
         return {**fields, **self._suppression_fields(case, language, extra=fields.get("note"))}
@@ -242,6 +283,18 @@ class CaseFulfiller:
         if "consent_withdrawal" not in types:
             return {}  # the marketing part of the letter says so itself
         return {"consent_scope": (_text(language)["scope"],)}
+
+
+def _consent_fields(consent: DataSources, reports: list[ErasureReport]) -> dict[str, Any]:
+    """What the withdrawal erased: the consent tables' rows, not the tables read on the way."""
+    marked = {(s.name, t.name) for s in consent.sql for t in s.tables if t.consent}
+    labels = [
+        o.description or f"{r.source}: {o.table}"
+        for r in reports
+        for o in r.outcomes
+        if (r.source, o.table) in marked and o.rows and o.action is not ErasureAction.KEEP
+    ]
+    return {"consent_erased": tuple(dict.fromkeys(labels))}
 
 
 def _export_line(findings: Findings, portability: bool) -> str:

@@ -169,14 +169,46 @@ def record_export(
 
 
 def check_erasure_allowed(case: Case) -> None:
-    """Erasure is irreversible: only for an erasure request whose requester is verified
-    (Art. 12(6)) and whose case is still open."""
-    if RequestType.ERASURE.value not in case.types:
+    """Erasure is irreversible: only for an erasure request or a withdrawal of consent (whose
+    consent-based rows the policy promises to erase), whose requester is verified (Art.
+    12(6)) and whose case is still open."""
+    erasing = {RequestType.ERASURE.value, RequestType.CONSENT_WITHDRAWAL.value}
+    if not erasing & set(case.types):
         raise RuleViolation(f"{case.ref} is not an erasure request.")
     if case.identity_status != IdentityStatus.VERIFIED.value:
         raise RuleViolation(f"{case.ref}: verify the requester's identity before erasing.")
     if case.status not in {s.value for s in OPEN_STATUSES}:
         raise RuleViolation(f"{case.ref} is {case.status}; erasure needs an open case.")
+
+
+def consent_sources(sources: DataSources) -> DataSources | None:
+    """Only the tables marked `consent`, for a withdrawal of consent (Art. 7(3)); a table
+    they are found through (`person_via`) comes along as `keep`, read but not changed.
+    None when no table is marked."""
+    picked = []
+    for source in sources.sql:
+        wanted = [t for t in source.tables if t.consent]
+        if not wanted:
+            continue
+        via = {t.person_via.table for t in wanted if t.person_via is not None}
+        tables = [
+            t
+            if t.consent
+            else t.model_copy(
+                update={
+                    "erasure": ErasureAction.KEEP,
+                    "keep_reason": "not covered by the consent",
+                    "set_null": [],
+                    "set_values": {},
+                }
+            )
+            for t in source.tables
+            if t.consent or t.name in via
+        ]
+        picked.append(source.model_copy(update={"tables": tables}))
+    if not picked:
+        return None
+    return sources.model_copy(update={"sources": picked})
 
 
 def erase_sources(

@@ -74,6 +74,10 @@ class TableMapping(BaseModel):
     set_null: list[str] = Field(default_factory=list)
     set_values: dict[str, ScalarValue] = Field(default_factory=dict)
     keep_reason: str = ""
+    # Art. 6(1)(a): the rows are processed on the person's consent. Withdrawing it (Art.
+    # 7(3)) erases them, as the policy promises ("Vid återkallelse kommer vi att radera de
+    # personuppgifter … som omfattas av samtycket"), even without an erasure request.
+    consent: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> TableMapping:
