@@ -38,7 +38,7 @@ from dsr_bot.cases.fulfiller import (
 from dsr_bot.cases.model import RequestType
 from dsr_bot.fulfilment import plan
 from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
-from dsr_bot.fulfilment.sources import DataSources, ErasureAction
+from dsr_bot.fulfilment.sources import DataSources, ErasureAction, list_in, text_in
 from dsr_bot.fulfilment.suppression import suppress
 
 ACCESS, PORTABILITY, ERASURE = "access", "portability", "erasure"
@@ -133,7 +133,7 @@ class CaseFulfiller:
                 audit["consent_erasure"] = [r.as_detail() for r in reports]
                 lines += [f"Consent withdrawn · {line}" for line in _erasure_lines(reports)]
                 problems += [f"{r.source}: {r.error}" for r in reports if not r.ok]
-                fields.update(_consent_fields(consent, reports))
+                fields.update(_consent_fields(consent, reports, language))
         elif types & {ACCESS, PORTABILITY, ERASURE}:
             lines.append("No SQL data source is configured (DSR_BOT_DATA_SOURCES): do it by hand.")
         if types & SUPPRESSING:
@@ -173,14 +173,22 @@ class CaseFulfiller:
                     [("export_failed", {"errors": errors})],
                 )
             files = plan.record_export(
-                session, case, findings, portability=portability, now=now, actor=actor
+                session,
+                case,
+                findings,
+                portability=portability,
+                now=now,
+                actor=actor,
+                language=language,
             )
-            json_name, csv_name = attachment_names(case.ref, language)
-            attachments = (
-                (json_name, "application/json", files["json"]),
-                (csv_name, "text/csv", files["csv"]),
-            )
-            fields.update(self._export_fields(case.ref, language, findings, portability))
+            exported = self._export_fields(case.ref, language, findings, portability)
+            fields.update(exported)
+            if not exported.get("no_data"):  # nothing found: an answer with no copy
+                json_name, csv_name = attachment_names(case.ref, language)
+                attachments = (
+                    (json_name, "application/json", files["json"]),
+                    (csv_name, "text/csv", files["csv"]),
+                )
         if types & SUPPRESSING and case.requester_email:
             suppress(session, case.requester_email, case_id=case.id, now=now, actor=actor)
         erasing = person is not None and ERASURE in types
@@ -195,7 +203,9 @@ class CaseFulfiller:
         if person is not None and erasing:
             fields.update(self._erase(session, case, person, language, now=now, actor=actor))
         if person is not None and consent is not None:
-            fields.update(self._erase_consented(session, case, person, consent, now, actor))
+            fields.update(
+                self._erase_consented(session, case, person, consent, language, now, actor)
+            )
         return Fulfilled(self._final_fields(case, language, fields), attachments)
 
     def _erase_consented(
@@ -204,6 +214,7 @@ class CaseFulfiller:
         case: Any,
         person: Any,
         consent: DataSources,
+        language: str,
         now: datetime,
         actor: str,
     ) -> dict[str, Any]:
@@ -216,8 +227,10 @@ class CaseFulfiller:
         if failed:
             why = "; ".join(f"{r.source}: {r.error}" for r in failed)
             raise FulfilmentFailed(f"{case.ref}: erasure failed, no confirmation sent. {why}")
-        plan.record_erasure(session, consent, case, reports, now=now, actor=actor, dry_run=False)
-        return _consent_fields(consent, reports)
+        plan.record_erasure(
+            session, consent, case, reports, now=now, actor=actor, dry_run=False, scope="consent"
+        )
+        return _consent_fields(consent, reports, language)
 
     def _final_fields(self, case: Any, language: str, fields: dict[str, Any]) -> dict[str, Any]:
         return {**fields, **self._suppression_fields(case, language, extra=fields.get("note"))}
@@ -256,15 +269,21 @@ class CaseFulfiller:
             return {"no_data": True, "searched": tuple(s.name for s in self.sources.sql)}
         # Art. 15(1)(a), (b), (g) as they apply to this person: only systems holding data.
         used = [s for s in self.sources.sql if s.name in holding]
-        fields["purposes"] = tuple(dict.fromkeys(p for s in used for p in s.purposes))
-        fields["categories"] = tuple(dict.fromkeys(c for s in used for c in s.categories))
-        fields["sources"] = tuple(dict.fromkeys(s.origin for s in used if s.origin))
+        fields["purposes"] = tuple(
+            dict.fromkeys(p for s in used for p in list_in(s.purposes, language))
+        )
+        fields["categories"] = tuple(
+            dict.fromkeys(c for s in used for c in list_in(s.categories, language))
+        )
+        fields["sources"] = tuple(
+            dict.fromkeys(text_in(s.origin, language) for s in used if s.origin)
+        )
         return fields
 
     def _erasure_fields(
         self, case: Any, language: str, reports: list[ErasureReport]
     ) -> dict[str, Any]:
-        summary = summarise(reports)
+        summary = summarise(reports, language)
         erased_in = {r.source for r in reports if any(o.rows for o in r.outcomes)}
         told = tuple(s.name for s in self.sources.sql if s.recipient and s.name in erased_in)
         # The letter answers erasure in its own part (replies/context.py reply_name), so the
@@ -285,11 +304,13 @@ class CaseFulfiller:
         return {"consent_scope": (_text(language)["scope"],)}
 
 
-def _consent_fields(consent: DataSources, reports: list[ErasureReport]) -> dict[str, Any]:
+def _consent_fields(
+    consent: DataSources, reports: list[ErasureReport], language: str
+) -> dict[str, Any]:
     """What the withdrawal erased: the consent tables' rows, not the tables read on the way."""
     marked = {(s.name, t.name) for s in consent.sql for t in s.tables if t.consent}
     labels = [
-        o.description or f"{r.source}: {o.table}"
+        text_in(o.description, language) or f"{r.source}: {o.table}"
         for r in reports
         for o in r.outcomes
         if (r.source, o.table) in marked and o.rows and o.action is not ErasureAction.KEEP
@@ -311,7 +332,7 @@ def _erasure_lines(reports: list[ErasureReport]) -> list[str]:
     lines = []
     for report in reports:
         for o in report.outcomes:
-            reason = f" ({o.reason})" if o.reason else ""
+            reason = f" ({text_in(o.reason, 'en')})" if o.reason else ""
             lines.append(
                 f"Erasure · {report.source} · {o.table}: {o.rows} row(s) → {o.action}{reason}"
             )

@@ -154,9 +154,10 @@ def record_export(
     portability: bool,
     now: datetime,
     actor: str,
+    language: str = "sv",
 ) -> dict[str, bytes]:
     """The export files of `findings`, with the `data_exported` event (counts only)."""
-    files = export(findings, portability=portability)
+    files = export(findings, portability=portability, language=language)
     record_event(
         session,
         action="data_exported",
@@ -271,17 +272,20 @@ def record_erasure(
     now: datetime,
     actor: str,
     dry_run: bool,
+    scope: str | None = None,
 ) -> None:
-    """The audit event: per source and table, the action, row count and any reason."""
+    """The audit event: per source and table, the action, row count and any reason;
+    `scope` "consent" marks an erasure done for a withdrawal of consent (Art. 7(3))."""
     failed = any(not r.ok for r in reports)
     action = "erasure_rehearsed" if dry_run else ("erasure_failed" if failed else "data_erased")
+    detail = erasure_detail(sources, case, reports)
     record_event(
         session,
         action=action,
         at=now,
         actor=actor,
         case_id=case.id,
-        detail=erasure_detail(sources, case, reports),
+        detail={**detail, "scope": scope} if scope else detail,
     )
 
 
