@@ -220,6 +220,23 @@ def test_no_data_is_a_complete_access_answer_not_a_refusal(
     assert IMY[lang] in body  # the right to complain is still stated
 
 
+PORTABILITY_NONE = {
+    "sv": "har inga personuppgifter som du själv har lämnat till oss",
+    "en": "hold no personal data that you have provided to us",
+    "nb": "har ingen personopplysninger som du selv har gitt oss",
+    "da": "har ingen personoplysninger, som du selv har givet os",
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_portability_with_nothing_provided_says_so(renderer: ReplyRenderer, lang: str) -> None:
+    context = ctx(lang, "portability", no_data=True, attachments=(), searched=("Kunddb",))
+    body = text(renderer, "portability_response", context)
+    assert PORTABILITY_NONE[lang] in body and "Kunddb" in body and ".json" not in body
+    full = text(renderer, "portability_response", ctx(lang, "portability"))
+    assert PORTABILITY_NONE[lang] not in full and ".json" in full
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_access_states_article_15_1_c_and_15_2_from_the_profile(
     renderer: ReplyRenderer, lang: str

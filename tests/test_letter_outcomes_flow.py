@@ -333,6 +333,7 @@ def test_consent_withdrawal_erases_the_consented_data_and_says_so(
     }
     [erased] = audit(desk.app, "data_erased")
     assert erased.detail["scope"] == "consent"
+    assert outcomes(desk.app) == {"consent_withdrawal": "erased"}
 
 
 # -- several rights, in Danish: both confirmed ---------------------------------------------

@@ -45,7 +45,7 @@ def letter_outcomes(types: list[str] | tuple[str, ...], fields: dict[str, Any]) 
     """What the letter states for each right, for the audit trail and `report`."""
     outcomes: dict[str, str] = {}
     for t in types:
-        if t == "access":
+        if t in ("access", "portability"):
             outcomes[t] = "no_data" if fields.get("no_data") else "copy_sent"
         elif t == "erasure":
             erased, kept = fields.get("erased_summary"), fields.get("kept_summary")
@@ -56,6 +56,10 @@ def letter_outcomes(types: list[str] | tuple[str, ...], fields: dict[str, Any]) 
             )
         elif t == "objection":
             outcomes[t] = "upheld" if fields.get("objection_upheld") else "not_upheld"
+        elif t == "consent_withdrawal":
+            outcomes[t] = "erased" if fields.get("consent_erased") else "stopped"
+        elif t == "marketing_optout":
+            outcomes[t] = "suppressed"
         else:
             outcomes[t] = "confirmed"
     return outcomes

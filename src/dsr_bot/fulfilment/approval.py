@@ -261,6 +261,8 @@ class CaseFulfiller:
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {"attachments": attachment_names(ref, language)}
         if portability:
+            if not any(t.rows for t in findings.tables if t.provided_by_subject):
+                return {"no_data": True, "searched": tuple(s.name for s in self.sources.sql)}
             return fields
         holding = {t.source for t in findings.tables if t.rows}
         if not holding:

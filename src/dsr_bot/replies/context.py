@@ -136,7 +136,7 @@ def required_fields(name: str) -> tuple[str, ...]:
 def missing_fields(name: str, ctx: ReplyContext) -> list[str]:
     """The fields reply `name` needs that `ctx` leaves empty."""
     needed = list(required_fields(name))
-    if "access_response" in parts(name) and ctx.no_data:
+    if ctx.no_data and "attachments" in needed:
         needed.remove("attachments")  # nothing found: nothing to attach
     if "erasure_confirmation" in parts(name) and not (
         ctx.erased_summary or ctx.kept_summary or ctx.searched
