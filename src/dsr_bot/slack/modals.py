@@ -36,6 +36,22 @@ REASON_LABELS = {
 assert set(METHOD_LABELS) == set(IDENTITY_METHODS) and set(REASON_LABELS) == set(REJECT_REASONS)
 
 
+# The letter's language (replies/render.py: nn and no get bokmål, others English), so that
+# staff write their sentences in it: an English letter must not carry Swedish.
+_LETTER_LANGUAGE = {
+    "sv": "Swedish",
+    "nb": "Norwegian",
+    "nn": "Norwegian",
+    "no": "Norwegian",
+    "da": "Danish",
+}
+
+
+def letter_language(case: Case) -> str:
+    code = (case.language or "").lower().replace("_", "-").split("-")[0]
+    return _LETTER_LANGUAGE.get(code, "English")
+
+
 def metadata(case: Case) -> str:
     return json.dumps({"c": case.id, "v": state_token(case)}, separators=(",", ":"))
 
@@ -252,7 +268,7 @@ def extend_modal(case: Case) -> Block:
                     "number of requests. The reason goes to the requester, in their language."
                 ),
             },
-            _note("Reason (sent to the requester)", optional=False),
+            _note(f"Reason (sent to the requester; write it in {letter_language(case)})", False),
         ],
         metadata(case),
     )
@@ -281,7 +297,10 @@ def reject_modal(case: Case) -> Block:
                     "options": [_option(k, v) for k, v in REASON_LABELS.items()],
                 },
             },
-            _note("Reason, written out (sent to the requester)", optional=False),
+            _note(
+                f"Reason, written out (sent to the requester; write it in {letter_language(case)})",
+                optional=False,
+            ),
             fee,
             {
                 "type": "context",
@@ -321,7 +340,8 @@ def objection_modal(case: Case) -> Block:
             },
             _note(
                 "If not upheld: the compelling legitimate grounds, written out (sent to the "
-                "requester with the right to complain to IMY and to a court)"
+                "requester with the right to complain to IMY and to a court; write them in "
+                f"{letter_language(case)})"
             ),
         ],
         metadata(case),
