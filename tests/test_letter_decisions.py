@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.model import RuleViolation
 from dsr_bot.cases.replying import letter_outcomes
+from dsr_bot.fulfilment.approval import CaseFulfiller
+from dsr_bot.fulfilment.sources import DataSources
 from dsr_bot.store.tables import Case, Event
 from tests.test_slack_desk import APPROVER, OTHER_APPROVER, desk, open_case  # noqa: F401
 
@@ -85,3 +87,28 @@ def test_letter_outcomes_per_right() -> None:
     assert letter_outcomes(["consent_withdrawal"], {"consent_erased": ("n",)}) == {
         "consent_withdrawal": "erased"
     }
+
+
+def test_a_system_erased_by_hand_is_listed_only_for_erasure(
+    desk: StaffDesk,  # noqa: F811
+) -> None:
+    sources = DataSources.model_validate(
+        {
+            "sources": [
+                {"kind": "manual", "name": "Arkivskåpet", "applies_to": ["erasure"]},
+                {"kind": "manual", "name": "Servicesystemet", "applies_to": ["rectification"]},
+            ]
+        }
+    )
+    manual = StaffDesk(
+        desk.factory, desk.policy, desk.clock, desk.letters, [], CaseFulfiller(sources)
+    )
+    case_id = open_case(manual, ("erasure", "rectification"))
+    manual.verify_identity(APPROVER, "v", case_id, "customer_record")
+    before = manual.prepare_reply(OTHER_APPROVER, case_id)
+    assert "[[FILL IN: erased_summary]]" in before.text  # nothing recorded yet
+    manual.tick_checklist(APPROVER, "t", case_id, ["Arkivskåpet", "Servicesystemet"])
+    text = manual.prepare_reply(OTHER_APPROVER, case_id).text
+    erasure_part = text[text.index("Radering (artikel 17)") :]
+    assert "Vi har raderat dina personuppgifter" in erasure_part
+    assert "- Arkivskåpet" in erasure_part and "Servicesystemet" not in erasure_part

@@ -170,8 +170,15 @@ class ReplyDesk(TriageDesk):
         manual = [e.source for e in items if e.recipient and e.source in ticked]
         told = (*fields.get("recipients_told", ()), *manual)
         fields = {**fields, "recipients_told": tuple(dict.fromkeys(told))}
-        if "erasure" in case.types:
-            by_hand = [e.source for e in items if not e.recipient and e.source in ticked]
+        if "erasure" in case.types and self.fulfiller is not None:
+            # Only systems whose checklist item is for erasure: in a case with several
+            # rights, a ticked item may stand for a rectification done there.
+            erasing = {e.source for e in self.fulfiller.checklist(["erasure"])}
+            by_hand = [
+                e.source
+                for e in items
+                if not e.recipient and e.source in ticked and e.source in erasing
+            ]
             erased = (*fields.get("erased_summary", ()), *by_hand)
             fields["erased_summary"] = tuple(dict.fromkeys(erased))
         return fields
