@@ -30,7 +30,7 @@ from dsr_bot.fulfilment.suppression import is_suppressed
 from dsr_bot.fulfilment.suppression_http import mount_suppression
 from dsr_bot.health import HealthServer, Readiness
 from dsr_bot.slack.runtime import SlackRuntime
-from dsr_bot.store.tables import Case, Event
+from dsr_bot.store.tables import Case, Event, StaffAction
 from tests.fixtures import customer_db
 from tests.fixtures.bot import MAIL_FROM
 from tests.fixtures.customer_db import ANNA, BOOKKEEPING
@@ -201,6 +201,17 @@ class Desk:
             }
         ]
         self.post(payload)
+        # Slack gets its ack before the handler runs (process_before_response=False): wait
+        # until the desk has claimed this click's key, so the caller sees its effect.
+        key = f"dsr_checklist:{block['block_id'].split(':')[1]}:"
+        key += f"{payload['actions'][0]['action_ts']}:{APPROVER}"
+        deadline = time.monotonic() + 10
+        while True:
+            with self.app.factory() as session:
+                if session.execute(sa.select(StaffAction).where(StaffAction.key == key)).first():
+                    return
+            assert time.monotonic() < deadline, "the tick was never handled"
+            time.sleep(0.02)
 
     def snapshot(self) -> dict[str, list[dict[str, object]]]:
         return customer_db.snapshot(self.customers)
