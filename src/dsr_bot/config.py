@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 Security = Literal["ssl", "starttls", "none"]
@@ -28,6 +28,13 @@ class ConfigError(Exception):
     """A setting is missing or invalid. `str()` is one line meant for the operator."""
 
 
+# Free text in a controller profile: one string per letter language (`{sv = "…", en = "…"}`),
+# so an English letter never prints the Swedish text. A plain string is accepted for
+# compatibility and used in every language; `templates check` reports it.
+LocalText = str | dict[str, str]
+LocalList = list[str] | dict[str, list[str]]
+
+
 class ControllerProfile(BaseModel):
     """The controller's facts that replies must state (Art. 13/15): kept out of templates."""
 
@@ -37,14 +44,46 @@ class ControllerProfile(BaseModel):
     org_number: str = ""
     postal_address: str = ""
     phone: str = ""
+    # The same number as dialled from abroad ("+46 8 22 40 20"): letters not in Swedish.
+    phone_international: str = ""
     email: str = ""
     dpo_name: str = ""
     dpo_contact: str = ""
     parent_company: str = ""
-    recipients: list[str] = Field(default_factory=list)
-    retention: str = ""
+    # Art. 15(1)(c): recipients, each with its country ("Ortomedic AS, Norge (EES)").
+    recipients: LocalList = Field(default_factory=list)
+    # Art. 28 processors by name, where the controller lists them (also recipients).
+    processors: LocalList = Field(default_factory=list)
+    # Art. 15(2), 15(1)(c): whether data leaves the EU/EEA. None = the profile does not say,
+    # and an access letter cannot be written; True needs the safeguards (Art. 46) in words.
+    transfers_outside_eea: bool | None = None
+    transfer_safeguards: LocalText = ""
+    # Art. 15(1)(a), (b), (g) as the privacy policy states them; the access letter uses what
+    # fulfilment found about the person, and these where it found nothing more specific.
+    purposes: LocalList = Field(default_factory=list)
+    categories: LocalList = Field(default_factory=list)
+    sources: LocalList = Field(default_factory=list)
+    retention: LocalText = ""
     privacy_policy_url: str = ""
-    supervisory_authority: str = "Integritetsskyddsmyndigheten (IMY), www.imy.se"
+    supervisory_authority: LocalText = Field(
+        default_factory=lambda: {
+            "sv": "Integritetsskyddsmyndigheten (IMY, tidigare Datainspektionen), www.imy.se",
+            "en": "the Swedish Authority for Privacy Protection (Integritetsskyddsmyndigheten, "
+            "IMY, formerly Datainspektionen), www.imy.se",
+            "nb": "Integritetsskyddsmyndigheten (IMY), det svenske datatilsynet, www.imy.se",
+            "da": "Integritetsskyddsmyndigheten (IMY), den svenske datatilsynsmyndighed, "
+            "www.imy.se",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _safeguards(self) -> ControllerProfile:
+        if self.transfers_outside_eea and not self.transfer_safeguards:
+            raise ValueError(
+                "transfers_outside_eea = true needs transfer_safeguards: the letter must say "
+                "which safeguards apply (Art. 15(2), 46)"
+            )
+        return self
 
 
 class Settings(BaseSettings):

@@ -12,320 +12,37 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from dsr_bot.bootstrap import App
-from dsr_bot.cases.model import Classification, RequestType
 from dsr_bot.fulfilment.suppression import is_suppressed, mount_suppression
 from dsr_bot.http.health import HealthServer, Readiness
 from dsr_bot.replies.letters import Letters
-from dsr_bot.slack.runtime import SlackRuntime
-from dsr_bot.store.tables import Case, Event
-from tests.fixtures import customer_db
-from tests.fixtures.bot import MAIL_FROM
 from tests.fixtures.customer_db import ANNA, BOOKKEEPING
-from tests.fixtures.database import fresh_schema
-from tests.fixtures.slack_api import FakeSlack
+from tests.fixtures.fulfilment_desk import (
+    CRM,
+    Desk,
+    archive,
+    archived,
+    attachments,
+    dry_run,
+    events,
+    inputs,
+    reply_mail,
+)
 from tests.fixtures.slack_app import (
     APPROVER,
-    GROUP_MEMBER,
     SIGNING_SECRET,
     audit,
-    free_port,
     only_case,
-    slack_settings,
-    start_bot,
 )
 from tests.fixtures.slack_payloads import (
-    block_action,
     post_signed,
-    select_value,
-    text_value,
     view_submission,
 )
 
-CRM = "Ortomedic AS CRM"
-FACTS = """purposes = ["Kundadministration och leveranser"]
-categories = ["Kontaktuppgifter", "Ärenden och fakturor"]
-origin = "Från dig när du blev kund"
-"""
-ANONYMISE = """erasure = "anonymise"
-set_null = ["email", "phone"]
-set_values = { first_name = "Anonymiserad", last_name = "kund" }
-"""
 
-
-class SubjectClassifier:
-    """Classification is not under test: the subject names the types, e.g. `[access]`."""
-
-    def classify(self, subject: str, text: str) -> Classification:
-        names = subject[subject.index("[") + 1 : subject.index("]")].split(",")
-        types = tuple(RequestType(n.strip()) for n in names)
-        lang = "en" if "please" in text.lower() else "sv"
-        return Classification(types, {t.value: 0.95 for t in types}, lang)
-
-
-@pytest.fixture
-def customer_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """The company's own customer database: a separate SQLite file or PostgreSQL schema."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'customers.sqlite3'}"
-        return
-    with fresh_schema(database_url, prefix="c") as url:
-        yield url
-
-
-def inputs(view: dict[str, Any]) -> dict[str, Any]:
-    """The reply modal's fields as prepared, unedited."""
-    return {
-        b["block_id"]: text_value(b["element"]["initial_value"])
-        for b in view["blocks"]
-        if b["type"] == "input"
-    }
-
-
-class Desk:
-    """The bot, its customer database, and what a staff member does in Slack."""
-
-    def __init__(
-        self, app: App, runtime: SlackRuntime, url: str, slack: FakeSlack, customers: sa.Engine
-    ) -> None:
-        self.app = app
-        self.runtime = runtime
-        self.url = url
-        self.slack = slack
-        self.customers = customers
-
-    def receive(self, subject: str, body: str = "Hej, se ämnesraden. /Anna") -> Case:
-        msg = EmailMessage()
-        msg["From"] = f"Anna Andersson <{ANNA}>"
-        msg["To"] = MAIL_FROM
-        msg["Subject"] = subject
-        msg["Date"] = format_datetime(datetime.now(UTC))
-        msg["Message-ID"] = make_msgid(domain="example.se")
-        msg.set_content(body)
-        inbound = self.app.intake.store_raw(
-            mailbox="INBOX", uidvalidity=1, uid=1, raw=msg.as_bytes(), received_at=datetime.now(UTC)
-        )
-        assert inbound is not None
-        self.app.intake.process(inbound)
-        self.runtime.poke()
-        self.card(lambda blocks: "dsr_verify" in blocks or "suppressed at intake" in blocks)
-        return only_case(self.app)
-
-    def card(self, predicate: Any = lambda blocks: True, timeout: float = 10) -> list[Any]:
-        """The newest case card whose blocks satisfy `predicate` (waits for the pump)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            calls = [
-                c
-                for c in self.slack.calls
-                if c.method in ("chat.postMessage", "chat.update") and "blocks" in c.args
-            ]
-            if calls and predicate(json.dumps(calls[-1].args["blocks"], ensure_ascii=False)):
-                return list(calls[-1].args["blocks"])
-            self.runtime.poke()
-            time.sleep(0.05)
-        raise AssertionError("the card never showed that")
-
-    def post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        status, body = post_signed(self.url, payload, SIGNING_SECRET)
-        assert status == 200, body
-        return json.loads(body) if body.strip() else {}
-
-    def click(self, user: str, action_id: str) -> None:
-        for block in self.card(lambda blocks: action_id in blocks):
-            for element in block.get("elements", []):
-                if element.get("action_id") == action_id:
-                    self.post(block_action(user, action_id, element["value"]))
-                    return
-
-    def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-        return self.post(view_submission(user, view, values))
-
-    def verify(self) -> None:
-        self.click(GROUP_MEMBER, "dsr_verify")
-        view = self.slack.opened_view("dsr_verify_submit")
-        answer = self.submit(GROUP_MEMBER, view, {"method": select_value("customer_record")})
-        assert "errors" not in answer
-        self.card(lambda blocks: "dsr_prepare" in blocks)
-
-    def prepare(self) -> dict[str, Any]:
-        """Click *Prepare reply*; the modal opens, then fills in with the dry run."""
-        before = len(self.slack.calls_of("views.update"))
-        self.click(APPROVER, "dsr_prepare")
-        deadline = time.monotonic() + 10
-        while len(self.slack.calls_of("views.update")) <= before:
-            assert time.monotonic() < deadline, "the reply modal was never filled in"
-            time.sleep(0.02)
-        view = dict(self.slack.calls_of("views.update")[-1].args["view"])
-        assert view["callback_id"] == "dsr_reply_submit", view
-        return view
-
-    def send(self, view: dict[str, Any]) -> dict[str, Any]:
-        """Submit the reply modal as prepared (unedited), as the second approver."""
-        return self.submit(APPROVER, view, inputs(view))
-
-    def tick(self, *sources: str) -> None:
-        blocks = self.card(lambda blocks: "dsr_checklist" in blocks)
-        [block] = [b for b in blocks if str(b.get("block_id", "")).startswith("dsr_checklist")]
-        payload = block_action(APPROVER, "dsr_checklist", "")
-        payload["actions"] = [
-            {
-                "type": "checkboxes",
-                "action_id": "dsr_checklist",
-                "block_id": block["block_id"],
-                "selected_options": [
-                    {"value": s, "text": {"type": "plain_text", "text": s}} for s in sources
-                ],
-                "action_ts": str(time.time()),
-            }
-        ]
-        self.post(payload)
-
-    def snapshot(self) -> dict[str, list[dict[str, object]]]:
-        return customer_db.snapshot(self.customers)
-
-
-def sources_file(path: Path, url: str, *, customers: str = ANONYMISE, extra: str = "") -> Path:
-    """The operator's data-source file: the customer database with its Art. 15(1) facts
-    (optionally with another erasure policy for `customers`), and the parent company's CRM,
-    a system without a connector and an Art. 19 recipient."""
-    text = customer_db.sources_toml(url).replace(f'url = "{url}"\n', f'url = "{url}"\n{FACTS}')
-    assert ANONYMISE in text
-    customer_db.write_sources_file(path, url)
-    manual = path.read_text(encoding="utf-8").split(customer_db.sources_toml(url), 1)[1]
-    path.write_text(text.replace(ANONYMISE, customers) + extra + manual, encoding="utf-8")
-    return path
-
-
-def start(
-    slack: FakeSlack,
-    database_url: str,
-    customer_url: str,
-    smtp_sink: Any,
-    tmp_path: Path,
-    customers: str = ANONYMISE,
-    extra: str = "",
-) -> tuple[App, SlackRuntime, str]:
-    port = free_port()
-    settings = slack_settings(
-        slack,
-        database_url,
-        slack_mode="http",
-        slack_http_port=port,
-        four_eyes=True,
-        data_sources=sources_file(
-            tmp_path / "sources.toml", customer_url, customers=customers, extra=extra
-        ),
-        **smtp_sink.settings_overrides(),
-    )
-    app, runtime = start_bot(settings, classifier=SubjectClassifier(), pump_interval=0.1)
-    return app, runtime, f"http://127.0.0.1:{port}/slack/events"
-
-
-@pytest.fixture
-def desk(
-    slack_api: FakeSlack,
-    database_url: str,
-    customer_url: str,
-    smtp_sink: Any,
-    tmp_path: Path,
-    request: pytest.FixtureRequest,
-) -> Iterator[Desk]:
-    engine = customer_db.build(customer_url)
-    # The misconfiguration that makes erasure fail: deleting a customer whose invoices must
-    # be kept (bokföringslagen) is refused by the foreign key.
-    policy = 'erasure = "delete"\n' if "failed" in request.node.name else ANONYMISE
-    # A second SQL source in the same database, for the tests of a second system.
-    extra = second_source(customer_url) if "second_system" in request.node.name else ""
-    app, runtime, url = start(
-        slack_api, database_url, customer_url, smtp_sink, tmp_path, policy, extra
-    )
-    try:
-        yield Desk(app, runtime, url, slack_api, engine)
-    finally:
-        runtime.stop()
-        app.engine.dispose()
-        engine.dispose()
-
-
-ARCHIVE = "Arkivet"
-ARCHIVED = sa.Table(
-    "archive",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("email", sa.String(320)),
-)
-
-
-def second_source(url: str) -> str:
-    """An archive with no Art. 15(1) facts configured, whose table the test creates (or not
-    yet: then erasing there fails)."""
-    return f"""
-[[sources]]
-kind = "sql"
-name = "{ARCHIVE}"
-url = "{url}"
-
-[[sources.tables]]
-name = "archive"
-description = "Arkiverade kundkort"
-email_columns = ["email"]
-erasure = "delete"
-"""
-
-
-def archive(engine: sa.Engine, *emails: str) -> None:
-    ARCHIVED.create(engine)
-    with engine.begin() as conn:
-        for n, email in enumerate(emails, start=1):
-            conn.execute(ARCHIVED.insert().values(id=n, email=email))
-
-
-def archived(engine: sa.Engine) -> list[str]:
-    with engine.connect() as conn:
-        return list(conn.execute(sa.select(ARCHIVED.c.email)).scalars())
-
-
-def reply_mail(smtp_sink: Any) -> EmailMessage:
-    """The second mail to Anna: the first is the acknowledgement."""
-    received = smtp_sink.wait_for(2)
-    assert len(received) == 2 and received[1].rcpt_tos == [ANNA]
-    return received[1].message
-
-
-def attachments(mail: EmailMessage) -> dict[str, bytes]:
-    return {
-        str(part.get_filename()): part.get_content()
-        if isinstance(part.get_content(), bytes)
-        else part.get_content().encode()
-        for part in mail.iter_attachments()
-    }
-
-
-def dry_run(view: dict[str, Any]) -> str:
-    return json.dumps(view["blocks"][0], ensure_ascii=False)
-
-
-def events(app: App, *actions: str) -> list[Event]:
-    with app.factory() as session:
-        return list(
-            session.execute(
-                sa.select(Event).where(Event.action.in_(actions)).order_by(Event.id)
-            ).scalars()
-        )
-
-
-# -- access (Art. 15) ---------------------------------------------------------------------
 def test_access_reply_carries_exactly_the_persons_rows_and_the_art_15_facts(
     desk: Desk, smtp_sink: Any
 ) -> None:
@@ -523,6 +240,8 @@ def test_confirmations_name_the_recipients_ticked_off_and_touch_no_data(
     desk.verify()
     if checklist:  # Art. 19: the parent company's CRM must be told of the correction
         desk.tick(CRM)
+    if types == "objection":  # Art. 21(1): the letter states staff's decision
+        assert "errors" not in desk.decide_objection("upheld")
     assert "errors" not in desk.send(desk.prepare())
     mail = reply_mail(smtp_sink)
     assert subject in mail["Subject"]

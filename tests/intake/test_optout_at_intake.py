@@ -23,7 +23,7 @@ from dsr_bot.fulfilment.suppression import is_suppressed, suppression_csv, suppr
 from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Case, Event
-from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
+from tests.fixtures.slack_api import FakeSlack
 from tests.fixtures.slack_app import APPROVER, only_case, slack_settings, start_bot
 from tests.fixtures.slack_payloads import block_action, text_value, view_submission
 from tests.intake.test_intake_e2e import mail
@@ -49,7 +49,7 @@ EN_OPTOUT = mail(
 def bot(
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
     database_url: str,
 ) -> Iterator[tuple[App, SlackRuntime]]:
     settings = slack_settings(
@@ -100,7 +100,7 @@ def test_an_opt_out_is_on_the_list_when_the_acknowledgement_goes_out(
     bot: tuple[App, SlackRuntime],
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
     raw: bytes,
     address: str,
     says: str,

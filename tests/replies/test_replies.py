@@ -33,9 +33,10 @@ NAMES = [
     "consent_withdrawal_confirmation",
     "extension_notice",
     "refusal",
+    "fee_request",
     "clarification_request",
 ]
-LANGUAGES = ["en", "sv"]
+LANGUAGES = ["da", "en", "nb", "sv"]
 TYPE_SETS = [(t.value,) for t in ALL_REQUEST_TYPES] + [("access", "erasure"), ()]
 # The sample case: received 2 March 2026, due 2 April 2026, extended to 2 June 2026.
 DATES = {
@@ -43,6 +44,10 @@ DATES = {
     ("en", "due_on"): "2 April 2026",
     ("sv", "extended_due_on"): "2 juni 2026",
     ("en", "extended_due_on"): "2 June 2026",
+    ("nb", "due_on"): "2. april 2026",
+    ("nb", "extended_due_on"): "2. juni 2026",
+    ("da", "due_on"): "2. april 2026",
+    ("da", "extended_due_on"): "2. juni 2026",
 }
 DATE_SHOWN = {
     "acknowledgement": "due_on",
@@ -100,7 +105,7 @@ def test_requester_name_is_escaped_in_html_and_plain_in_text(renderer: ReplyRend
 def test_entities_survive_both_renderings(renderer: ReplyRenderer) -> None:
     ctx = replace(sample_context("en", ("access",)), requester_name='Åsa & Bo &amp; "Co"')
     reply = renderer.render("acknowledgement", ctx)
-    assert 'Hello Åsa & Bo &amp; "Co",' in reply.text
+    assert 'Dear Åsa & Bo &amp; "Co",' in reply.text
     assert "Åsa &amp; Bo &amp;amp; &#34;Co&#34;" in reply.html
 
 
@@ -175,7 +180,9 @@ def test_check_reports_subject_without_reference(
 def test_template_text_cannot_write_html(tmp_path: Path, controller: ControllerProfile) -> None:
     root = _copy_library(tmp_path)
     path = root / "en" / "refusal.j2"
-    path.write_text(path.read_text().replace("# Why", "# Why <b>R&D</b> &amp; co"))
+    path.write_text(
+        path.read_text().replace("# The reasons for our decision", "# Why <b>R&D</b> &amp; co")
+    )
     reply = ReplyRenderer(controller, root).render("refusal", sample_context("en", ()))
     assert "<h2>Why &lt;b&gt;R&amp;D&lt;/b&gt; &amp; co</h2>" in reply.html
     assert "Why <b>R&D</b> & co" in reply.text
@@ -187,9 +194,11 @@ def test_template_text_cannot_write_html(tmp_path: Path, controller: ControllerP
         ("sv", "sv"),
         ("sv-SE", "sv"),
         ("en_GB", "en"),
-        ("nb", "sv"),
-        ("nn", "sv"),
-        ("da", "sv"),
+        ("nb", "nb"),
+        ("nn", "nb"),
+        ("no", "nb"),
+        ("da", "da"),
+        ("da-DK", "da"),
         ("de", "en"),
         ("fi", "en"),
         ("", "en"),
@@ -221,7 +230,12 @@ def test_unknown_template_is_refused(renderer: ReplyRenderer) -> None:
 LEGAL = [
     ("acknowledgement", "sv", ("access",), ["artikel 15", "en månad", "två månader", "12.6"]),
     ("acknowledgement", "en", ("erasure",), ["Article 17", "one month", "two further months"]),
-    ("acknowledgement", "sv", ("marketing_optout",), ["artikel 21.2", "utan undantag"]),
+    (
+        "acknowledgement",
+        "sv",
+        ("marketing_optout",),
+        ["artikel 21.2", "direktmarknadsföring från oss"],
+    ),
     ("acknowledgement", "en", ("consent_withdrawal",), ["Article 7(3)"]),
     ("acknowledgement", "sv", ("portability",), ["artikel 20"]),
     (
@@ -243,9 +257,13 @@ LEGAL = [
         ("access",),
         [
             "Ortomedic AS",
-            "moderbolag",
-            "bokföringslagen",
-            "Integritetsskyddsmyndigheten",
+            "moderbolag i Norge (inom EES)",
+            "bokföringslagen (1999:1078) 7 kap. 2 §",
+            "Integritetsskyddsmyndigheten (IMY, tidigare Datainspektionen), www.imy.se",
+            "Vilka typer av personuppgifter",
+            "utanför EU/EES",
+            "artikel 15.2",
+            "Postadress:",
             "artikel 16",
             "artikel 17",
             "artikel 18",
@@ -253,20 +271,29 @@ LEGAL = [
             "artikel 22",
             "personuppgifter.json",
             "Kundadministration",
-            "Du själv",
+            "Från dig själv",
         ],
     ),
     (
         "access_response",
         "en",
         ("access",),
-        ["Ortomedic AS", "parent company", "Article 22", "Article 77", "free of charge"],
+        [
+            "Ortomedic AS",
+            "parent company in Norway (within the EEA)",
+            "outside the EU/EEA",
+            "Article 15(2)",
+            "Article 22",
+            "Article 77",
+            "free of charge",
+            "+46 8 22 40 20",
+        ],
     ),
     (
         "portability_response",
         "en",
         ("portability",),
-        ["Article 20", "JSON", "CSV", "personuppgifter.csv"],
+        ["Article 20", "JSON", "CSV", "personal-data.csv"],
     ),
     (
         "erasure_confirmation",
@@ -283,24 +310,24 @@ LEGAL = [
     ("erasure_confirmation", "en", ("erasure",), ["Article 17(3)", "Article 19"]),
     ("rectification_confirmation", "sv", ("rectification",), ["artikel 16", "artikel 19"]),
     ("restriction_confirmation", "en", ("restriction",), ["Article 18(2)", "Article 18(3)"]),
-    ("objection_outcome", "sv", ("objection",), ["artikel 21.1", "slutat"]),
+    ("objection_outcome", "sv", ("objection",), ["artikel 21.1", "godtar", "slutat"]),
     (
         "marketing_optout_confirmation",
         "sv",
         ("marketing_optout",),
-        ["artikel 21.2–21.3", "ovillkorlig", "spärrlista", "anna.andersson@example.se"],
+        ["artikel 21.2 och 21.3", "ovillkorlig", "spärrlista", "anna.andersson@example.se"],
     ),
     (
         "marketing_optout_confirmation",
         "en",
         ("marketing_optout",),
-        ["Article 21(2)–(3)", "unconditional", "not weighed"],
+        ["Article 21(2) and (3)", "unconditional", "suppression list"],
     ),
     (
         "consent_withdrawal_confirmation",
         "en",
         ("consent_withdrawal",),
-        ["Article 7(3)", "does not affect processing that took place before"],
+        ["Article 7(3)", "does not affect the lawfulness of processing carried out before"],
     ),
     (
         "extension_notice",
@@ -313,8 +340,8 @@ LEGAL = [
         "sv",
         ("access",),
         [
-            "artikel 12.4",
             "12.5",
+            "uppenbart ogrundad eller orimlig",
             "Integritetsskyddsmyndigheten",
             "Datainspektionen",
             "allmän domstol",
@@ -326,7 +353,6 @@ LEGAL = [
         "en",
         ("access",),
         [
-            "Article 12(4)",
             "Article 12(5)",
             "Integritetsskyddsmyndigheten",
             "Datainspektionen",
@@ -357,7 +383,7 @@ def test_objection_rejected_states_grounds_and_remedies(renderer: ReplyRenderer)
 def test_identity_request_says_when_the_clock_stops(renderer: ReplyRenderer) -> None:
     ctx = replace(sample_context("en", ("access",)), deadline_paused=True)
     text = renderer.render("identity_request", ctx).text
-    assert "counted from the day we receive it" in text
+    assert "suspended while we wait for it" in text
     assert "keeps running" not in text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes, policy
 
@@ -37,6 +38,9 @@ def test_no_reply_before_identity_then_four_eyes_then_sent_once(desk: StaffDesk)
     case_id = open_case(desk)
     draft = desk.prepare_reply(APPROVER, case_id)
     assert draft.template == "erasure_confirmation"
+    # No fulfiller: nothing records what was erased, so staff write it in.
+    text = draft.text.replace("[[FILL IN: erased_summary]]", "Kundregistret")
+    draft = replace(draft, text=text)
     with pytest.raises(RuleViolation, match="verify the requester's identity"):
         desk.approve_and_send_reply(APPROVER, "send-1", case_id, draft.subject, draft.text)
     desk.verify_identity(APPROVER, "verify-1", case_id, "customer_record", "kundnr 123")
@@ -82,7 +86,9 @@ def test_an_access_reply_with_gaps_for_fulfilment_cannot_be_sent(desk: StaffDesk
     assert draft.template == "access_response" and "[[FILL IN" in draft.text
     with pytest.raises(RuleViolation, match="FILL IN"):
         desk.approve_and_send_reply(OTHER_APPROVER, "s", case_id, draft.subject, draft.text)
-    edited = draft.text.replace("[[FILL IN: purposes]]", "Customer administration").replace(
+    # Art. 15(1)(a), (b), (g) come from the controller profile; the copy itself is the gap.
+    assert "[[FILL IN: attachments]]" in draft.text
+    edited = draft.text.replace("[[FILL IN: attachments]]", "Customer administration").replace(
         "[[FILL IN", "x"
     )
     desk.approve_and_send_reply(OTHER_APPROVER, "s2", case_id, draft.subject, edited)

@@ -127,7 +127,15 @@ def test_from_mail_to_sent_reply_entirely_in_slack(
         for b in reply_view["blocks"]
         if b["type"] == "input"
     }
-    assert "raderat" in json.dumps(inputs, ensure_ascii=False)  # Swedish, as the request
+    shown = json.dumps(inputs, ensure_ascii=False)
+    assert "radering" in shown  # Swedish, as the request
+    # No data source is configured: nothing records what was erased, so the draft leaves
+    # the gap for staff to fill (a letter states only what the case records).
+    assert "[[FILL IN: erased_summary]]" in shown
+    inputs = {
+        k: text_value(v["value"]["value"].replace("[[FILL IN: erased_summary]]", "Kundregistret"))
+        for k, v in inputs.items()
+    }
     answer = interact(slack_api, view_submission(APPROVER, reply_view, inputs))
     assert "errors" not in json.dumps(answer)
 
@@ -135,7 +143,8 @@ def test_from_mail_to_sent_reply_entirely_in_slack(
     request_id = only_case(app).request_message_id
     assert reply["In-Reply-To"] == request_id and request_id in reply["References"]
     assert reply["To"].addresses[0].addr_spec == "karin.lind@example.se"
-    assert case.ref in reply["Subject"] and "raderat" in reply["Subject"]
+    assert case.ref in reply["Subject"] and "radering" in reply["Subject"]
+    assert "- Kundregistret" in reply.get_body(("plain",)).get_content()
     assert "Hej Karin Lind!" in reply.get_body(("plain",)).get_content()
     assert reply["Message-ID"] != ack_mail["Message-ID"]
     assert only_case(app).status == "answered"

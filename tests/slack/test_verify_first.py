@@ -12,7 +12,7 @@ import pytest
 from dsr_bot.bootstrap import App
 from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
-from tests.fixtures.slack_api import FakeSlack, slack_api  # noqa: F401  (fixture)
+from tests.fixtures.slack_api import FakeSlack
 from tests.fixtures.slack_app import APPROVER, only_case, slack_settings, start_bot
 from tests.fixtures.slack_payloads import block_action
 from tests.intake.test_intake_e2e import SV_ERASURE
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def bot(
     mailbox: Any,
     smtp_sink: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
     database_url: str,
 ) -> Iterator[tuple[App, SlackRuntime]]:
     settings = slack_settings(
@@ -46,7 +46,7 @@ def bot(
 def test_prepare_on_an_unverified_case_says_verify_first(
     bot: tuple[App, SlackRuntime],
     mailbox: Any,
-    slack_api: FakeSlack,  # noqa: F811
+    slack_api: FakeSlack,
 ) -> None:
     app, _ = bot
     mailbox.append(SV_ERASURE)

@@ -19,40 +19,34 @@ from __future__ import annotations
 from dsr_bot.cases import service
 from dsr_bot.cases.desk import Done, Staff
 from dsr_bot.cases.model import CaseStatus, IdentityStatus, RequestType, RuleViolation
-from dsr_bot.cases.replying import Draft, ReplyDesk
+from dsr_bot.cases.replying import OBJECTION_DECIDED, Draft, ReplyDesk
 
-__all__ = ["AUTHORITY_METHODS", "IDENTITY_METHODS", "REJECT_REASONS", "Draft", "StaffDesk"]
+__all__ = [
+    "AUTHORITY_METHODS",
+    "FEE_GROUNDS",
+    "IDENTITY_METHODS",
+    "REJECT_REASONS",
+    "Draft",
+    "StaffDesk",
+]
 
 IDENTITY_METHODS = ("customer_record", "id_document", "signed_letter", "known_contact", "other")
 # How a representative's authority was checked: a signed power of attorney (fullmakt), a
 # record of guardianship (a child's parent, förvaltare/god man), or as the note says.
 AUTHORITY_METHODS = ("signed_power_of_attorney", "guardianship_record", "other")
 
-# Reasons staff may give for refusing (Art. 12(5): manifestly unfounded or excessive; Art. 11(2)
-# and 12(2): the requester cannot be identified), in the languages we have templates for; the
-# staff note is added after it in the reply.
-REJECT_REASONS: dict[str, dict[str, str]] = {
-    "manifestly_unfounded": {
-        "sv": "Begäran är uppenbart ogrundad (artikel 12.5 i dataskyddsförordningen).",
-        "en": "The request is manifestly unfounded (Article 12(5) GDPR).",
-    },
-    "excessive": {
-        "sv": "Begäran är orimlig, särskilt eftersom den upprepas (artikel 12.5 i "
-        "dataskyddsförordningen).",
-        "en": "The request is excessive, in particular because of its repetitive character "
-        "(Article 12(5) GDPR).",
-    },
-    "identity_not_confirmed": {
-        "sv": "Vi har inte kunnat bekräfta din identitet (artikel 12.2 och 12.6 i "
-        "dataskyddsförordningen).",
-        "en": "We have not been able to confirm your identity (Article 12(2) and 12(6) GDPR).",
-    },
-    "no_data_held": {
-        "sv": "Vi behandlar inga personuppgifter om dig.",
-        "en": "We do not process any personal data about you.",
-    },
-    "other": {"sv": "", "en": ""},
+# Grounds staff may give for refusing (Art. 12(5): manifestly unfounded or excessive; Art. 11(2)
+# and 12(2): the requester cannot be identified). Each needs the reason written out in the
+# note (Art. 12(4)); the refusal letter adds the legal paragraph of its ground only. "We hold
+# no data about you" is not a refusal: it is an access answer (`answer_no_data`).
+REJECT_REASONS: dict[str, str] = {
+    "manifestly_unfounded": "Art. 12(5)",
+    "excessive": "Art. 12(5)",
+    "identity_not_confirmed": "Art. 11(2), 12(2)",
+    "other": "",
 }
+# Art. 12(5)(a): instead of refusing, a reasonable fee, for these grounds only.
+FEE_GROUNDS = frozenset({"manifestly_unfounded", "excessive"})
 
 
 class StaffDesk(ReplyDesk):
@@ -323,9 +317,12 @@ class StaffDesk(ReplyDesk):
             )
             return Done(f"{case.ref}: extended to {case.extended_due_on}; notice queued.", case.ref)
 
-    def reject(self, staff: Staff, key: str, case_id: int, reason: str, note: str = "") -> Done:
-        """Art. 12(4): a refusal states why and the right to complain to IMY and a court
-        (the refusal template says the latter)."""
+    def reject(
+        self, staff: Staff, key: str, case_id: int, reason: str, note: str = "", fee: str = ""
+    ) -> Done:
+        """Art. 12(4): a refusal states why and the right to complain to IMY and a court.
+        With `fee` (Art. 12(5)(a)), a manifestly unfounded or excessive request is not
+        refused: the requester is told the reasonable fee instead, and the case stays open."""
         with self._act(staff, key, "reject", case_id) as ctx:
             if ctx is None:
                 return Done("Already done.", repeated=True)
@@ -333,10 +330,35 @@ class StaffDesk(ReplyDesk):
             case = self._case(session, case_id)
             if reason not in REJECT_REASONS:
                 raise RuleViolation(f"Unknown reason {reason!r}.")
-            lang = "sv" if self.letters.template_language(case.language) == "sv" else "en"
-            stated = " ".join(p for p in (REJECT_REASONS[reason][lang], note.strip()) if p)
+            stated = note.strip()
             if not stated:
-                raise RuleViolation("Say why in the note: the requester must be told (Art. 12(4)).")
+                raise RuleViolation(
+                    "Write the reason out in the note: the requester must be told why (Art. 12(4))."
+                )
+            if fee.strip():
+                if reason not in FEE_GROUNDS:
+                    raise RuleViolation(
+                        "A fee is possible only for a manifestly unfounded or excessive "
+                        "request (Art. 12(5))."
+                    )
+                message_id = self.letters.send(
+                    session,
+                    case,
+                    "fee_request",
+                    key=f"fee:{case.id}:{key}",
+                    now=now,
+                    fee_amount=fee.strip(),
+                    fee_reason=stated,
+                )
+                self._changed(
+                    session,
+                    case,
+                    now,
+                    staff,
+                    "fee_requested",
+                    {"reason": reason, "fee": fee.strip(), "message_id": message_id},
+                )
+                return Done(f"{case.ref}: fee request queued to the requester.", case.ref)
             message_id = self.letters.send(
                 session,
                 case,
@@ -344,6 +366,7 @@ class StaffDesk(ReplyDesk):
                 key=f"refusal:{case.id}",
                 now=now,
                 refusal_reason=stated,
+                refusal_ground=reason,
             )
             if reason == "identity_not_confirmed":
                 case.identity_status = IdentityStatus.FAILED.value
@@ -359,3 +382,78 @@ class StaffDesk(ReplyDesk):
                 {"reason": reason, "note": note, "message_id": message_id},
             )
             return Done(f"{case.ref}: rejected; refusal queued to the requester.", case.ref)
+
+    # -- decisions the letter states ------------------------------------------------------
+    def decide_objection(
+        self, staff: Staff, key: str, case_id: int, outcome: str, grounds: str = ""
+    ) -> Done:
+        """Art. 21(1): staff decide; *not upheld* needs the compelling legitimate grounds
+        written out, which the letter states with the right to complain to IMY and a court."""
+        with self._act(staff, key, "decide_objection", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if "objection" not in case.types:
+                raise RuleViolation(f"{case.ref} has no objection (Art. 21(1)) to decide.")
+            if outcome not in ("upheld", "not_upheld"):
+                raise RuleViolation(f"Unknown outcome {outcome!r}.")
+            upheld = outcome == "upheld"
+            if not upheld and not grounds.strip():
+                raise RuleViolation(
+                    "Write out the compelling legitimate grounds that override the person's "
+                    "interests (Art. 21(1)); the letter states them."
+                )
+            self._changed(
+                session,
+                case,
+                now,
+                staff,
+                OBJECTION_DECIDED,
+                {"upheld": upheld, "grounds": "" if upheld else grounds.strip()},
+            )
+            word = "upheld" if upheld else "not upheld"
+            return Done(f"{case.ref}: objection {word}; prepare the reply.", case.ref)
+
+    def answer_no_data(self, staff: Staff, key: str, case_id: int) -> Done:
+        """Art. 15(1): "we process no personal data about you" is a complete answer to an
+        access request, not a refusal; it is recorded as its own outcome (`report`)."""
+        with self._act(staff, key, "answer_no_data", case_id) as ctx:
+            if ctx is None:
+                return Done("Already done.", repeated=True)
+            session, now = ctx
+            case = self._case(session, case_id)
+            if list(case.types) != ["access"]:
+                raise RuleViolation(
+                    f"{case.ref}: 'no data held' answers an access request alone; use "
+                    "Prepare reply for a case with other rights, so each is answered."
+                )
+            message_id = self.letters.send(
+                session,
+                case,
+                "access_response",
+                key=f"nodata:{case.id}",
+                now=now,
+                purpose="substantive_reply",
+                no_data=True,
+            )
+            if case.status != CaseStatus.IN_PROGRESS.value:
+                service.change_status(
+                    session, case, CaseStatus.IN_PROGRESS, now=now, actor=staff.actor
+                )
+            service.change_status(session, case, CaseStatus.ANSWERED, now=now, actor=staff.actor)
+            self._changed(
+                session,
+                case,
+                now,
+                staff,
+                "reply_approved",
+                {
+                    "template": "access_response",
+                    "message_id": message_id,
+                    "edited": False,
+                    "attachments": [],
+                    "outcomes": {"access": "no_data"},
+                },
+            )
+            return Done(f"{case.ref}: answered: no personal data held (Art. 15).", case.ref)

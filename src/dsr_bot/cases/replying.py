@@ -30,30 +30,76 @@ from dsr_bot.store import repositories
 from dsr_bot.store.tables import Case
 
 TICKED, UNTICKED = "checklist_ticked", "checklist_unticked"
+OBJECTION_DECIDED = "objection_decided"
+
+
+def objection_decision(session: Session, case_id: int) -> dict[str, Any] | None:
+    """Staff's latest decision on an Art. 21(1) objection: {"upheld": bool, "grounds": str}."""
+    decided = repositories.events_of(session, actions=(OBJECTION_DECIDED,), case_id=case_id)
+    detail = decided[-1].detail if decided else None
+    return dict(detail) if detail else None
+
+
+def letter_outcomes(types: list[str] | tuple[str, ...], fields: dict[str, Any]) -> dict[str, str]:
+    """What the letter states for each right, for the audit trail and `report`."""
+    outcomes: dict[str, str] = {}
+    for t in types:
+        if t in ("access", "portability"):
+            outcomes[t] = "no_data" if fields.get("no_data") else "copy_sent"
+        elif t == "erasure":
+            erased, kept = fields.get("erased_summary"), fields.get("kept_summary")
+            outcomes[t] = (
+                ("partly_kept" if kept else "erased")
+                if erased
+                else ("kept" if kept else "nothing_found")
+            )
+        elif t == "objection":
+            outcomes[t] = "upheld" if fields.get("objection_upheld") else "not_upheld"
+        elif t == "consent_withdrawal":
+            outcomes[t] = "erased" if fields.get("consent_erased") else "stopped"
+        elif t == "marketing_optout":
+            outcomes[t] = "suppressed"
+        else:
+            outcomes[t] = "confirmed"
+    return outcomes
+
 
 # Marks a gap fulfilment must fill (e.g. Art. 15(1)(a) purposes) in a prepared reply; a reply
 # that still contains it is refused at Send, so no letter goes out with a hole in it.
 PLACEHOLDER = "[[FILL IN"
 
-# The substantive reply for a case is the template of its weightiest right: one letter per
-# case, and access (Art. 15) carries the most the requester is owed.
+# A case with several rights gets one letter that answers each of them in turn; its name is
+# the parts' names joined by "+" ("access_response+erasure_confirmation").
+PART_SEPARATOR = "+"
+
+
+# The template that answers each right, in the order a combined letter answers them: the copy
+# first (Art. 15 carries the most the requester is owed), erasure after export.
 REPLY_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("access", "access_response"),
     ("portability", "portability_response"),
-    ("erasure", "erasure_confirmation"),
     ("rectification", "rectification_confirmation"),
     ("restriction", "restriction_confirmation"),
+    ("erasure", "erasure_confirmation"),
     ("objection", "objection_outcome"),
     ("marketing_optout", "marketing_optout_confirmation"),
     ("consent_withdrawal", "consent_withdrawal_confirmation"),
 )
 
 
+def reply_name(types: tuple[str, ...] | list[str]) -> str:
+    """The substantive reply for a case: one part per right it asks for."""
+    names = [name for request_type, name in REPLY_TEMPLATES if request_type in types]
+    return PART_SEPARATOR.join(names) or "clarification_request"
+
+
+def parts(name: str) -> tuple[str, ...]:
+    return tuple(name.split(PART_SEPARATOR))
+
+
 def reply_template(types: list[str] | tuple[str, ...]) -> str:
-    for request_type, name in REPLY_TEMPLATES:
-        if request_type in types:
-            return name
-    return "clarification_request"
+    """The substantive reply: one letter that answers every right the case asks for."""
+    return reply_name(tuple(types))
 
 
 @dataclass(frozen=True)
@@ -115,7 +161,9 @@ class ReplyDesk(TriageDesk):
                     detail=prepared.audit,
                 )
             ticked = ticked_sources(session, case.id)
-            fields = self._with_recipients(prepared.fields, case, ticked)
+            fields = self._with_recipients(
+                {**prepared.fields, **self._decisions(session, case)}, case, ticked
+            )
             letter = self.letters.draft(name, case, **fields)
             return Draft(
                 name,
@@ -127,14 +175,45 @@ class ReplyDesk(TriageDesk):
                 tuple((e, e.source in ticked) for e in self.checklist(case)),
             )
 
+    def _decisions(self, session: Session, case: Case) -> dict[str, Any]:
+        """What staff decided that the letter must state: the objection's outcome (Art.
+        21(1)). Without a decision there is no objection letter to write."""
+        if "objection" not in case.types:
+            return {}
+        decision = objection_decision(session, case.id)
+        if decision is None:
+            raise RuleViolation(
+                f"{case.ref}: decide the objection first (card: Decide objection): upheld, "
+                "or not upheld with the compelling legitimate grounds (Art. 21(1))."
+            )
+        return {
+            "objection_upheld": bool(decision["upheld"]),
+            "objection_grounds": decision.get("grounds") or None,
+        }
+
     def _with_recipients(
         self, fields: dict[str, Any], case: Case, ticked: set[str]
     ) -> dict[str, Any]:
         """Art. 19: a manual recipient counts as told once staff ticked off its item; the
-        fulfiller adds SQL sources marked `recipient` that it erased in itself."""
-        manual = [e.source for e in self.checklist(case) if e.recipient and e.source in ticked]
+        fulfiller adds SQL sources marked `recipient` that it erased in itself. For erasure,
+        a ticked system without a connector is one staff erased in by hand: the letter
+        lists it with the systems erased."""
+        items = self.checklist(case)
+        manual = [e.source for e in items if e.recipient and e.source in ticked]
         told = (*fields.get("recipients_told", ()), *manual)
-        return {**fields, "recipients_told": tuple(dict.fromkeys(told))}
+        fields = {**fields, "recipients_told": tuple(dict.fromkeys(told))}
+        if "erasure" in case.types and self.fulfiller is not None:
+            # Only systems whose checklist item is for erasure: in a case with several
+            # rights, a ticked item may stand for a rectification done there.
+            erasing = {e.source for e in self.fulfiller.checklist(["erasure"])}
+            by_hand = [
+                e.source
+                for e in items
+                if not e.recipient and e.source in ticked and e.source in erasing
+            ]
+            erased = (*fields.get("erased_summary", ()), *by_hand)
+            fields["erased_summary"] = tuple(dict.fromkeys(erased))
+        return fields
 
     def approve_and_send_reply(
         self,
@@ -165,10 +244,11 @@ class ReplyDesk(TriageDesk):
                     f"{', '.join(open_items)}."
                 )
             name = reply_template(case.types)
+            decisions = self._decisions(session, case)
             if draft_digest is not None:
                 edited = text_digest(subject, text) != draft_digest
             else:
-                shown = self.letters.draft(name, case)
+                shown = self.letters.draft(name, case, **decisions)
                 edited = (" ".join(subject.split()), text.strip()) != (
                     shown.subject,
                     shown.text.strip(),
@@ -178,7 +258,7 @@ class ReplyDesk(TriageDesk):
 
                 def check_letter(fields: dict[str, Any]) -> None:
                     # Refuse while refusing still undoes everything: erasure comes next.
-                    fields = self._with_recipients(fields, case, ticked)
+                    fields = self._with_recipients({**fields, **decisions}, case, ticked)
                     self._letter(name, case, fields, subject, text, edited)
 
                 done = self.fulfiller.fulfil(
@@ -189,7 +269,7 @@ class ReplyDesk(TriageDesk):
                     actor=staff.actor,
                     before_erasure=check_letter,
                 )
-            fields = self._with_recipients(done.fields, case, ticked)
+            fields = self._with_recipients({**done.fields, **decisions}, case, ticked)
             subject, text, html = self._letter(name, case, fields, subject, text, edited)
             message_id = self.letters.enqueue(
                 session,
@@ -221,6 +301,7 @@ class ReplyDesk(TriageDesk):
                     "edited": edited,
                     "attachments": [a[0] for a in done.attachments],
                     "redactions": len(case.export_redactions or []),
+                    "outcomes": letter_outcomes(case.types, fields),
                 },
             )
             return Done(f"{case.ref}: reply approved and queued for sending.", case.ref)

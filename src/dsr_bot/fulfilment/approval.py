@@ -36,34 +36,34 @@ from dsr_bot.cases.fulfiller import (
     Prepared,
 )
 from dsr_bot.cases.model import RequestType
-from dsr_bot.cases.replying import reply_template
 from dsr_bot.fulfilment import plan
 from dsr_bot.fulfilment.findings import ErasureReport, Findings, summarise
-from dsr_bot.fulfilment.sources import DataSources
+from dsr_bot.fulfilment.sources import DataSources, ErasureAction, list_in, text_in
 from dsr_bot.fulfilment.suppression import stop_marketing_at_once, suppress
 
 ACCESS, PORTABILITY, ERASURE = "access", "portability", "erasure"
+CONSENT = "consent_withdrawal"
 SUPPRESSING = frozenset({"marketing_optout", "consent_withdrawal"})
 _TEXT = {
     "sv": {
         "files": "personuppgifter",
-        "scope": "Direktmarknadsföring: din e-postadress finns nu på vår spärrlista, som inte "
+        "scope": "Direktmarknadsföring: din e-postadress finns nu i vår spärrlista, som inte "
         "används till något annat",
-        "suppressed": "Vi har också satt din e-postadress ({email}) på vår spärrlista för "
-        "direktmarknadsföring (artikel 21.3 i dataskyddsförordningen), så du får ingen mer "
-        "marknadsföring från oss.",
-        "erased": "Vi har därefter raderat dina personuppgifter (artikel 17): {items}.",
-        "kept": "Vi sparar, och varför: {items}.",
     },
     "en": {
         "files": "personal-data",
         "scope": "Direct marketing: your e-mail address is now on our suppression list, which "
         "is used for nothing else",
-        "suppressed": "We have also put your e-mail address ({email}) on our suppression list "
-        "for direct marketing (Article 21(3) GDPR), so you will receive no more marketing "
-        "from us.",
-        "erased": "We have then erased your personal data (Article 17): {items}.",
-        "kept": "What we keep, and why: {items}.",
+    },
+    "nb": {
+        "files": "personopplysninger",
+        "scope": "Direkte markedsføring: e-postadressen din står nå i reservasjonslisten vår, "
+        "som ikke brukes til noe annet",
+    },
+    "da": {
+        "files": "personoplysninger",
+        "scope": "Direkte markedsføring: din e-mailadresse står nu på vores spærreliste, som "
+        "ikke bruges til andet",
     },
 }
 
@@ -95,7 +95,16 @@ class CaseFulfiller:
         stop_marketing_at_once(session, case, now, actor=actor)
 
     def _searches(self, types: set[str]) -> bool:
-        return bool(self.sources.sql) and bool(types & {ACCESS, PORTABILITY, ERASURE})
+        return bool(self.sources.sql) and bool(
+            types & {ACCESS, PORTABILITY, ERASURE} or self._withdrawing(types)
+        )
+
+    def _withdrawing(self, types: set[str]) -> DataSources | None:
+        """The consent-based tables a withdrawal of consent erases (Art. 7(3) and the
+        policy); an erasure request in the same case erases everything anyway."""
+        if CONSENT not in types or ERASURE in types:
+            return None
+        return plan.consent_sources(self.sources)
 
     # -- before approval --------------------------------------------------------------
     def prepare(self, case: Any, language: str) -> Prepared:
@@ -121,6 +130,13 @@ class CaseFulfiller:
                 lines += _erasure_lines(reports)
                 problems += [f"{r.source}: {r.error}" for r in reports if not r.ok]
                 fields.update(self._erasure_fields(case, language, reports))
+            consent = self._withdrawing(types)
+            if consent is not None:
+                reports = plan.erase_sources(consent, person, dry_run=True)
+                audit["consent_erasure"] = [r.as_detail() for r in reports]
+                lines += [f"Consent withdrawn · {line}" for line in _erasure_lines(reports)]
+                problems += [f"{r.source}: {r.error}" for r in reports if not r.ok]
+                fields.update(_consent_fields(consent, reports, language))
         elif types & {ACCESS, PORTABILITY, ERASURE}:
             lines.append("No SQL data source is configured (DSR_BOT_DATA_SOURCES): do it by hand.")
         if types & SUPPRESSING and getattr(case, "marketing_stopped_at", None) is not None:
@@ -162,24 +178,64 @@ class CaseFulfiller:
                     [("export_failed", {"errors": errors})],
                 )
             files = plan.record_export(
-                session, case, findings, portability=portability, now=now, actor=actor
+                session,
+                case,
+                findings,
+                portability=portability,
+                now=now,
+                actor=actor,
+                language=language,
             )
-            json_name, csv_name = attachment_names(case.ref, language)
-            attachments = (
-                (json_name, "application/json", files["json"]),
-                (csv_name, "text/csv", files["csv"]),
-            )
-            fields.update(self._export_fields(case.ref, language, findings, portability))
+            exported = self._export_fields(case.ref, language, findings, portability)
+            fields.update(exported)
+            if not exported.get("no_data"):  # nothing found: an answer with no copy
+                json_name, csv_name = attachment_names(case.ref, language)
+                attachments = (
+                    (json_name, "application/json", files["json"]),
+                    (csv_name, "text/csv", files["csv"]),
+                )
         if types & SUPPRESSING and case.requester_email:
             suppress(session, case.requester_email, case_id=case.id, now=now, actor=actor)
         erasing = person is not None and ERASURE in types
-        if erasing:
+        consent = self._withdrawing(types) if person is not None else None
+        if erasing or consent is not None:
             plan.check_erasure_allowed(case)
         if before_erasure is not None:
-            before_erasure(self._final_fields(case, language, fields))
+            # The letter is checked as it will be: erasure's own fields come after it ran,
+            # but which systems it runs in is known now.
+            ahead = {"searched": tuple(s.name for s in self.sources.sql)} if erasing else {}
+            before_erasure(self._final_fields(case, language, {**ahead, **fields}))
         if person is not None and erasing:
             fields.update(self._erase(session, case, person, language, now=now, actor=actor))
+        if person is not None and consent is not None:
+            fields.update(
+                self._erase_consented(session, case, person, consent, language, now, actor)
+            )
         return Fulfilled(self._final_fields(case, language, fields), attachments)
+
+    def _erase_consented(
+        self,
+        session: Session,
+        case: Any,
+        person: Any,
+        consent: DataSources,
+        language: str,
+        now: datetime,
+        actor: str,
+    ) -> dict[str, Any]:
+        """Art. 7(3) as the policy promises it: the consent-based rows are erased; audited
+        like an erasure, and surviving a rollback of the approval for the same reason."""
+        reports = plan.erase_sources(consent, person)
+        failed = [r for r in reports if not r.ok]
+        detail = {**plan.erasure_detail(consent, case, reports), "scope": "consent"}
+        audit_surviving_rollback(session, "erasure_failed" if failed else "data_erased", detail)
+        if failed:
+            why = "; ".join(f"{r.source}: {r.error}" for r in failed)
+            raise FulfilmentFailed(f"{case.ref}: erasure failed, no confirmation sent. {why}")
+        plan.record_erasure(
+            session, consent, case, reports, now=now, actor=actor, dry_run=False, scope="consent"
+        )
+        return _consent_fields(consent, reports, language)
 
     def _final_fields(self, case: Any, language: str, fields: dict[str, Any]) -> dict[str, Any]:
         return {**fields, **self._suppression_fields(case, language, extra=fields.get("note"))}
@@ -210,50 +266,63 @@ class CaseFulfiller:
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {"attachments": attachment_names(ref, language)}
         if portability:
+            if not any(t.rows for t in findings.tables if t.provided_by_subject):
+                return {"no_data": True, "searched": tuple(s.name for s in self.sources.sql)}
             return fields
-        # Art. 15(1)(a), (b), (g) as they apply to this person: only systems holding data.
         holding = {t.source for t in findings.tables if t.rows}
+        if not holding:
+            # Nothing found is a complete Art. 15(1) answer ("we process no personal data
+            # about you"), not a refusal; there is no copy to attach.
+            return {"no_data": True, "searched": tuple(s.name for s in self.sources.sql)}
+        # Art. 15(1)(a), (b), (g) as they apply to this person: only systems holding data.
         used = [s for s in self.sources.sql if s.name in holding]
-        fields["purposes"] = tuple(dict.fromkeys(p for s in used for p in s.purposes))
-        fields["categories"] = tuple(dict.fromkeys(c for s in used for c in s.categories))
-        fields["sources"] = tuple(dict.fromkeys(s.origin for s in used if s.origin))
+        fields["purposes"] = tuple(
+            dict.fromkeys(p for s in used for p in list_in(s.purposes, language))
+        )
+        fields["categories"] = tuple(
+            dict.fromkeys(c for s in used for c in list_in(s.categories, language))
+        )
+        fields["sources"] = tuple(
+            dict.fromkeys(text_in(s.origin, language) for s in used if s.origin)
+        )
         return fields
 
     def _erasure_fields(
         self, case: Any, language: str, reports: list[ErasureReport]
     ) -> dict[str, Any]:
-        summary = summarise(reports)
+        summary = summarise(reports, language)
         erased_in = {r.source for r in reports if any(o.rows for o in r.outcomes)}
         told = tuple(s.name for s in self.sources.sql if s.recipient and s.name in erased_in)
-        fields: dict[str, Any] = {
+        # The letter answers erasure in its own part (replies/context.py reply_name), so the
+        # three outcomes (erased, nothing found, partly kept) are its fields, never a note.
+        return {
             "erased_summary": summary.erased,
             "kept_summary": summary.kept,
             "recipients_told": told,
+            "searched": tuple(s.name for s in self.sources.sql),
         }
-        if _reply_name(case.types) != "erasure_confirmation":
-            text = _text(language)
-            parts = [text["erased"].format(items="; ".join(summary.erased) or "—")]
-            if summary.kept:
-                parts.append(text["kept"].format(items="; ".join(summary.kept)))
-            fields["note"] = " ".join(parts)
-        return fields
 
     def _suppression_fields(self, case: Any, language: str, extra: str | None) -> dict[str, Any]:
         types = set(case.types)
         if not types & SUPPRESSING:
             return {}
-        text = _text(language)
-        name = _reply_name(case.types)
-        if name == "marketing_optout_confirmation":
-            return {}  # the template says so itself
-        if name == "consent_withdrawal_confirmation":
-            return {"consent_scope": (text["scope"],)}
-        note = text["suppressed"].format(email=case.requester_email)
-        return {"note": f"{extra}\n\n{note}" if extra else note}
+        if "consent_withdrawal" not in types:
+            return {}  # the marketing part of the letter says so itself
+        return {"consent_scope": (_text(language)["scope"],)}
 
 
-def _reply_name(types: Sequence[str]) -> str:
-    return reply_template(list(types))
+def _consent_fields(
+    consent: DataSources, reports: list[ErasureReport], language: str
+) -> dict[str, Any]:
+    """What the withdrawal erased: the consent tables' rows, not the tables read on the way."""
+    marked = {(s.name, t.name) for s in consent.sql for t in s.tables if t.consent}
+    labels = [
+        text_in(o.description, language) or f"{r.source}: {o.table}"
+        for r in reports
+        for o in r.outcomes
+        if (r.source, o.table) in marked and o.rows and o.action is not ErasureAction.KEEP
+    ]
+    return {"consent_erased": tuple(dict.fromkeys(labels))}
 
 
 def _export_line(findings: Findings, portability: bool) -> str:
@@ -270,7 +339,7 @@ def _erasure_lines(reports: list[ErasureReport]) -> list[str]:
     lines = []
     for report in reports:
         for o in report.outcomes:
-            reason = f" ({o.reason})" if o.reason else ""
+            reason = f" ({text_in(o.reason, 'en')})" if o.reason else ""
             lines.append(
                 f"Erasure · {report.source} · {o.table}: {o.rows} row(s) → {o.action}{reason}"
             )

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from dsr_bot.fulfilment.csv_safe import csv_bytes
 from dsr_bot.fulfilment.person import Person
-from dsr_bot.fulfilment.sources import ErasureAction
+from dsr_bot.fulfilment.sources import ErasureAction, text_in
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ class TableFindings:
 
     source: str
     table: str
-    description: str
+    description: Any  # LocalText: resolved for a letter with `sources.text_in`
     columns: tuple[str, ...]
     rows: tuple[dict[str, Any], ...]
     keys: tuple[tuple[Any, ...], ...]
     provided_by_subject: bool
     erasure: ErasureAction
-    keep_reason: str = ""
+    keep_reason: Any = ""
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class TableOutcome:
     table: str
     action: ErasureAction
     rows: int
-    description: str = ""
-    reason: str = ""
+    description: Any = ""
+    reason: Any = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,8 @@ def erasure_preview(source: str, findings: Findings) -> ErasureReport:
     return ErasureReport(source, True, outcomes, mode="preview")
 
 
-def summarise(reports: list[ErasureReport]) -> ErasureSummary:
+def summarise(reports: list[ErasureReport], language: str = "sv") -> ErasureSummary:
+    """The letter's lines, in the letter's language (labels and reasons may be per language)."""
     erased: list[str] = []
     kept: list[str] = []
     failed: list[str] = []
@@ -118,9 +119,9 @@ def summarise(reports: list[ErasureReport]) -> ErasureSummary:
             failed.append(f"{report.source}: {report.error}")
             continue
         for o in report.outcomes:
-            label = o.description or f"{report.source}: {o.table}"
+            label = text_in(o.description, language) or f"{report.source}: {o.table}"
             if o.action is ErasureAction.KEEP and o.rows:
-                kept.append(f"{label}: {o.reason}")
+                kept.append(f"{label}: {text_in(o.reason, language)}")
             elif o.rows:
                 erased.append(label)
     return ErasureSummary(tuple(dict.fromkeys(erased)), tuple(dict.fromkeys(kept)), tuple(failed))
@@ -137,7 +138,9 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"cannot export a {type(value).__name__}")
 
 
-def export(findings: Findings, *, portability: bool = False) -> dict[str, bytes]:
+def export(
+    findings: Findings, *, portability: bool = False, language: str = "sv"
+) -> dict[str, bytes]:
     """The attachments for the reply: `{"json": …, "csv": …}`.
 
     Access (Art. 15(3)) gets every row found. Portability (Art. 20(1)) covers only data the
@@ -154,7 +157,7 @@ def export(findings: Findings, *, portability: bool = False) -> dict[str, bytes]
             {
                 "source": t.source,
                 "table": t.table,
-                "description": t.description,
+                "description": text_in(t.description, language),
                 "rows": [{c: row.get(c) for c in t.columns} for row in t.rows],
             }
             for t in tables

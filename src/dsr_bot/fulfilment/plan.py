@@ -157,6 +157,7 @@ def record_export(
     portability: bool,
     now: datetime,
     actor: str,
+    language: str = "sv",
 ) -> dict[str, bytes]:
     """The export files of `findings`, with the `data_exported` event (counts only).
 
@@ -165,7 +166,7 @@ def record_export(
     a colleague's note) are replaced wherever they occur in a text value, before the files
     exist; the event records how many were replaced, never what."""
     findings, redacted = redact(findings, list(case.export_redactions or []))
-    files = export(findings, portability=portability)
+    files = export(findings, portability=portability, language=language)
     detail: dict[str, Any] = {
         "scope": "portability" if portability else "access",
         "found": findings.counts(),
@@ -208,14 +209,46 @@ def redact(findings: Findings, values: list[str]) -> tuple[Findings, int]:
 
 
 def check_erasure_allowed(case: Case) -> None:
-    """Erasure is irreversible: only for an erasure request whose requester is verified
-    (Art. 12(6)) and whose case is still open."""
-    if RequestType.ERASURE.value not in case.types:
+    """Erasure is irreversible: only for an erasure request or a withdrawal of consent (whose
+    consent-based rows the policy promises to erase), whose requester is verified (Art.
+    12(6)) and whose case is still open."""
+    erasing = {RequestType.ERASURE.value, RequestType.CONSENT_WITHDRAWAL.value}
+    if not erasing & set(case.types):
         raise RuleViolation(f"{case.ref} is not an erasure request.")
     if case.identity_status != IdentityStatus.VERIFIED.value:
         raise RuleViolation(f"{case.ref}: verify the requester's identity before erasing.")
     if case.status not in {s.value for s in OPEN_STATUSES}:
         raise RuleViolation(f"{case.ref} is {case.status}; erasure needs an open case.")
+
+
+def consent_sources(sources: DataSources) -> DataSources | None:
+    """Only the tables marked `consent`, for a withdrawal of consent (Art. 7(3)); a table
+    they are found through (`person_via`) comes along as `keep`, read but not changed.
+    None when no table is marked."""
+    picked = []
+    for source in sources.sql:
+        wanted = [t for t in source.tables if t.consent]
+        if not wanted:
+            continue
+        via = {t.person_via.table for t in wanted if t.person_via is not None}
+        tables = [
+            t
+            if t.consent
+            else t.model_copy(
+                update={
+                    "erasure": ErasureAction.KEEP,
+                    "keep_reason": "not covered by the consent",
+                    "set_null": [],
+                    "set_values": {},
+                }
+            )
+            for t in source.tables
+            if t.consent or t.name in via
+        ]
+        picked.append(source.model_copy(update={"tables": tables}))
+    if not picked:
+        return None
+    return sources.model_copy(update={"sources": picked})
 
 
 def erase_sources(
@@ -278,17 +311,20 @@ def record_erasure(
     now: datetime,
     actor: str,
     dry_run: bool,
+    scope: str | None = None,
 ) -> None:
-    """The audit event: per source and table, the action, row count and any reason."""
+    """The audit event: per source and table, the action, row count and any reason;
+    `scope` "consent" marks an erasure done for a withdrawal of consent (Art. 7(3))."""
     failed = any(not r.ok for r in reports)
     action = "erasure_rehearsed" if dry_run else ("erasure_failed" if failed else "data_erased")
+    detail = erasure_detail(sources, case, reports)
     record_event(
         session,
         action=action,
         at=now,
         actor=actor,
         case_id=case.id,
-        detail=erasure_detail(sources, case, reports),
+        detail={**detail, "scope": scope} if scope else detail,
     )
 
 

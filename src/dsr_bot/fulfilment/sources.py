@@ -15,7 +15,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -52,6 +52,24 @@ class PersonLink(BaseModel):
 
 
 ScalarValue = str | int | float | bool
+# Text that reaches a letter: one string, or one per letter language.
+LocalText = str | dict[str, str]
+LocalList = list[str] | dict[str, list[str]]
+
+
+def text_in(value: Any, language: str) -> str:
+    """`value` in `language`; a plain string is the same in every language. A table without
+    the language falls back to English, then to its first text: a letter is not refused
+    for a label, but `templates`-style completeness is the operator's to keep."""
+    if isinstance(value, dict):
+        return str(value.get(language) or value.get("en") or next(iter(value.values()), ""))
+    return str(value or "")
+
+
+def list_in(value: Any, language: str) -> list[str]:
+    if isinstance(value, dict):
+        return list(value.get(language) or value.get("en") or next(iter(value.values()), []))
+    return list(value or [])
 
 
 class TableMapping(BaseModel):
@@ -60,8 +78,10 @@ class TableMapping(BaseModel):
     model_config = {"extra": "forbid"}
 
     name: str
-    # Shown to staff and in replies ("Kontaktuppgifter", "Fakturor").
-    description: str = ""
+    # Shown to staff and in replies ("Kontaktuppgifter", "Fakturor"); one text, or one per
+    # letter language ({sv = "Fakturor", en = "Invoices"}) so an English letter says it in
+    # English (see `text_in`).
+    description: LocalText = ""
     email_columns: list[str] = Field(default_factory=list)
     phone_columns: list[str] = Field(default_factory=list)
     # Shown in previews so staff can spot a wrong match; never used to match (namesakes).
@@ -73,7 +93,13 @@ class TableMapping(BaseModel):
     # anonymise: columns set to NULL, and columns set to a fixed value.
     set_null: list[str] = Field(default_factory=list)
     set_values: dict[str, ScalarValue] = Field(default_factory=dict)
-    keep_reason: str = ""
+    # The legal ground for keeping, worded as the law words it, e.g. "räkenskapsinformation
+    # ska bevaras till och med det sjunde året … (bokföringslagen (1999:1078) 7 kap. 2 §)".
+    keep_reason: LocalText = ""
+    # Art. 6(1)(a): the rows are processed on the person's consent. Withdrawing it (Art.
+    # 7(3)) erases them, as the policy promises ("Vid återkallelse kommer vi att radera de
+    # personuppgifter … som omfattas av samtycket"), even without an erasure request.
+    consent: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> TableMapping:
@@ -83,7 +109,10 @@ class TableMapping(BaseModel):
                 "give email_columns/phone_columns, or person_via, so the person's rows are "
                 "found one way"
             )
-        if self.erasure is ErasureAction.KEEP and not self.keep_reason.strip():
+        reasons = (
+            self.keep_reason.values() if isinstance(self.keep_reason, dict) else [self.keep_reason]
+        )
+        if self.erasure is ErasureAction.KEEP and not all(r.strip() for r in reasons or [""]):
             raise ValueError(
                 "erasure = 'keep' needs keep_reason: the legal ground the reply will state "
                 "(Art. 17(3))"
@@ -122,9 +151,9 @@ class SqlSource(BaseModel):
     url_env: str = ""
     schema_name: str | None = Field(default=None, alias="schema")
     # Art. 15(1)(a), (b), (g) facts about this system, for the access reply.
-    purposes: list[str] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
-    origin: str = ""
+    purposes: LocalList = Field(default_factory=list)
+    categories: LocalList = Field(default_factory=list)
+    origin: LocalText = ""
     recipient: bool = False
     tables: list[TableMapping] = Field(min_length=1)
 

@@ -23,7 +23,7 @@ from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.cases.replying import PLACEHOLDER
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
 from dsr_bot.replies.compose import addr_spec, needs_smtputf8
-from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply, acknowledgement_name
+from dsr_bot.replies.context import RenderedReply, acknowledgement_name, missing_fields
 from dsr_bot.replies.markup import to_html_document, to_print_document
 from dsr_bot.replies.render import long_date
 from dsr_bot.store.tables import Case, Letter
@@ -81,9 +81,10 @@ class Letters:
         ctx = self.context(case, **fields)
         gaps = {
             f: (f"{PLACEHOLDER}: {f}]]",) if isinstance(getattr(ctx, f), tuple) else None
-            for f in REQUIRED_FIELDS.get(name, ())
-            if getattr(ctx, f) in (None, "", ())
+            for f in missing_fields(name, ctx)
         }
+        if "objection_upheld" in gaps:  # a decision, not text: staff take it first
+            raise ValueError(f"{case.ref}: the objection has not been decided (Art. 21(1))")
         filled = {f: v if v is not None else f"{PLACEHOLDER}: {f}]]" for f, v in gaps.items()}
         return self.renderer.render(name, replace(ctx, **filled))
 

@@ -13,9 +13,16 @@ Jinja runs sandboxed with autoescape and `StrictUndefined`: a misspelt variable 
 at render time (and in `check()`), not a blank in a letter to a data subject.
 
 Language choice: a reply is written in the requester's language when we have templates for
-it. Norwegian (nb/nn/no) and Danish (da) fall back to Swedish, which their readers follow
-more easily than most of them follow English, and the parent company is Norwegian; every
-other language falls back to English.
+it: Swedish, English, Norwegian bokmål (also for nn/no) and Danish. Every other language gets
+English.
+
+Controller free text (`controller.retention`, `.purposes`, …) is given per language in the
+profile; templates read it through the `local` filter, which picks the letter's language, so
+an English letter never prints the Swedish text.
+
+A case with several rights gets one letter: the name `access_response+erasure_confirmation`
+renders each part's body in turn under the part's heading (`part_titles` in `_common.j2`), so
+no right goes unanswered.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 import dsr_bot
+from dsr_bot.cases.model import ALL_REQUEST_TYPES
+from dsr_bot.cases.replying import parts, reply_name
 from dsr_bot.config import ControllerProfile
 from dsr_bot.replies.context import (
     SAMPLE_TYPE_SETS,
@@ -44,13 +53,29 @@ from dsr_bot.replies.context import (
 )
 from dsr_bot.replies.markup import normalise, to_html_document, to_text
 
-SCANDINAVIAN_TO_SWEDISH = frozenset({"nb", "nn", "no", "da"})
+# Nynorsk and the generic "no" get bokmål letters: the same authority, readable to all.
+LANGUAGE_ALIASES = {"nn": "nb", "no": "nb"}
 FALLBACK_LANGUAGE = "en"
+LETTER_LANGUAGES = ("sv", "en", "nb", "da")
+LOCALISED_FIELDS = frozenset(
+    {
+        "recipients",
+        "processors",
+        "transfer_safeguards",
+        "purposes",
+        "categories",
+        "sources",
+        "retention",
+        "supervisory_authority",
+    }
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 _MONTHS = {
     "sv": "januari februari mars april maj juni juli augusti september oktober november december",
     "en": "January February March April May June July August September October November December",
+    "nb": "januar februar mars april mai juni juli august september oktober november desember",
+    "da": "januar februar marts april maj juni juli august september oktober november december",
 }
 
 
@@ -75,6 +100,8 @@ def example_controller() -> ControllerProfile:
 def long_date(day: date, language: str) -> str:
     """`2 april 2026` / `2 April 2026`: unambiguous in a letter, unlike 02/04/2026."""
     months = _MONTHS.get(language, _MONTHS["en"]).split()
+    if language in ("nb", "da"):
+        return f"{day.day}. {months[day.month - 1]} {day.year}"  # "2. april 2026"
     return f"{day.day} {months[day.month - 1]} {day.year}"
 
 
@@ -86,6 +113,29 @@ def one_line(value: str) -> str:
 @pass_context
 def _longdate_filter(context: Context, day: date) -> str:
     return long_date(day, context["template_language"])
+
+
+class MissingTranslation(ValueError):
+    """A controller free-text field has no text in the letter's language."""
+
+
+def local_value(value: Any, language: str) -> Any:
+    """A profile value in `language`: per-language tables pick theirs; a plain value is the
+    same in every language (see `ReplyRenderer.profile_problems`)."""
+    if isinstance(value, dict):
+        if not value:
+            return []  # an empty table: nothing listed
+        if language not in value:
+            raise MissingTranslation(
+                f"the controller profile has no {language!r} text (only {sorted(value)})"
+            )
+        return value[language]
+    return value
+
+
+@pass_context
+def _local_filter(context: Context, value: Any) -> Any:
+    return local_value(value, context["template_language"])
 
 
 class ReplyRenderer:
@@ -102,6 +152,7 @@ class ReplyRenderer:
             lstrip_blocks=True,
         )
         self._env.filters["longdate"] = _longdate_filter
+        self._env.filters["local"] = _local_filter
 
     def languages(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(p.glob("*.j2")))
@@ -114,10 +165,9 @@ class ReplyRenderer:
         """The template language used for a requester's language (see module docstring)."""
         available = self.languages()
         lang = language.lower().replace("_", "-").split("-")[0]
+        lang = LANGUAGE_ALIASES.get(lang, lang)
         if lang in available:
             return lang
-        if lang in SCANDINAVIAN_TO_SWEDISH and "sv" in available:
-            return "sv"
         return FALLBACK_LANGUAGE if FALLBACK_LANGUAGE in available else available[0]
 
     def render(self, name: str, ctx: ReplyContext) -> RenderedReply:
@@ -125,25 +175,56 @@ class ReplyRenderer:
         if missing:
             raise ValueError(f"reply {name!r} needs {', '.join(missing)} in the case context")
         lang = self.template_language(ctx.language)
+        self._check_profile(name, ctx, lang)
         variables = self._variables(ctx, lang)
-        try:
-            template = self._env.get_template(f"{lang}/{name}.j2")
-        except TemplateNotFound:
-            raise ValueError(
-                f"no reply template {lang}/{name}.j2 (known: {', '.join(self.names())})"
-            ) from None
+        templates = []
+        for part in parts(name):
+            try:
+                template = self._env.get_template(f"{lang}/{part}.j2")
+            except TemplateNotFound:
+                raise ValueError(
+                    f"no reply template {lang}/{part}.j2 (known: {', '.join(self.names())})"
+                ) from None
+            if not {"subject", "body"} <= template.blocks.keys():
+                raise ValueError(f"{lang}/{part}.j2 must define blocks 'subject' and 'body'")
+            templates.append((part, template))
         common = self._env.get_template(f"{lang}/_common.j2").make_module(variables)
-        context = template.new_context({**variables, "c": common})
-        if not {"subject", "body"} <= template.blocks.keys():
-            raise ValueError(f"{lang}/{name}.j2 must define blocks 'subject' and 'body'")
-        subject = one_line(html.unescape("".join(template.blocks["subject"](context))))
-        body = "".join(template.blocks["body"](context))
-        source = normalise("\n\n".join([str(common.greeting()), body, str(common.signature())]))
+        bodies = []
+        for part, template in templates:
+            context = template.new_context({**variables, "c": common})
+            body = "".join(template.blocks["body"](context))
+            if len(templates) > 1:
+                body = f"# {common.part_titles[part]}\n\n{body}"
+            bodies.append(body)
+        if len(templates) == 1:
+            context = templates[0][1].new_context({**variables, "c": common})
+            raw_subject = "".join(templates[0][1].blocks["subject"](context))
+        else:
+            raw_subject = str(common.combined_subject())
+        subject = one_line(html.unescape(raw_subject))
+        source = normalise("\n\n".join([str(common.greeting()), *bodies, str(common.signature())]))
         return RenderedReply(
             subject=subject,
             text=to_text(source),
             html=to_html_document(source, subject=subject, language=lang),
         )
+
+    def _check_profile(self, name: str, ctx: ReplyContext, lang: str) -> None:
+        """Art. 15(1)(a), (b), (g) and 15(2) must be stated: from fulfilment, else from the
+        profile; a letter with an empty heading is refused, not sent."""
+        if "access_response" not in parts(name) or ctx.no_data:
+            return
+        profile = self.controller
+        if profile.transfers_outside_eea is None:
+            raise ValueError(
+                "the controller profile does not say whether data leaves the EU/EEA "
+                "(transfers_outside_eea, Art. 15(2))"
+            )
+        for field in ("purposes", "categories", "sources"):
+            if not getattr(ctx, field) and not local_value(getattr(profile, field), lang):
+                raise ValueError(
+                    f"reply {name!r} needs {field}: from the data source or the controller profile"
+                )
 
     def _variables(self, ctx: ReplyContext, lang: str) -> dict[str, Any]:
         values = asdict(ctx)
@@ -154,10 +235,15 @@ class ReplyRenderer:
         return {**values, "controller": self.controller, "template_language": lang}
 
     def check(self) -> list[str]:
-        """Render every template × language × request-type set; return what is wrong."""
-        problems: list[str] = []
+        """Render every template × language × request-type set, and the combined letter of
+        every pair of rights; return what is wrong."""
+        problems: list[str] = self.profile_problems()
         names = self.names()
-        for lang in self.languages():
+        languages = self.languages()
+        for lang in LETTER_LANGUAGES:
+            if lang not in languages:
+                problems.append(f"{lang}/: no templates for a letter language")
+        for lang in languages:
             if not (self.root / lang / "_common.j2").is_file():
                 problems.append(f"{lang}/_common.j2: missing")
                 continue
@@ -165,10 +251,37 @@ class ReplyRenderer:
                 if not (self.root / lang / f"{name}.j2").is_file():
                     problems.append(f"{lang}/{name}.j2: missing translation")
                     continue
-                for types in SAMPLE_TYPE_SETS:
+                for types in SAMPLE_TYPE_SETS[: len(ALL_REQUEST_TYPES) + 2]:
                     for ctx in sample_variants(lang, types, name):
                         problems.extend(self._check_one(name, ctx))
+            for types in SAMPLE_TYPE_SETS:
+                combined = reply_name(types)
+                if all((self.root / lang / f"{p}.j2").is_file() for p in parts(combined)):
+                    for ctx in sample_variants(lang, types, combined):
+                        problems.extend(self._check_one(combined, ctx))
         return list(dict.fromkeys(problems))
+
+    def profile_problems(self) -> list[str]:
+        """Controller free text that is missing a letter language, or is one text for all."""
+        found: list[str] = []
+        for field, value in self.controller:
+            if field not in LOCALISED_FIELDS or not value:
+                continue
+            if not isinstance(value, dict):
+                found.append(
+                    f"controller.{field}: one text for every language; give one per language "
+                    f"({', '.join(LETTER_LANGUAGES)})"
+                )
+                continue
+            for lang in LETTER_LANGUAGES:
+                if lang not in value:
+                    found.append(f"controller.{field}: no {lang!r} text")
+        if self.controller.transfers_outside_eea is None:
+            found.append(
+                "controller.transfers_outside_eea: not set; the access letter must say whether "
+                "data leaves the EU/EEA (Art. 15(2))"
+            )
+        return found
 
     def _check_one(self, name: str, ctx: ReplyContext) -> list[str]:
         where = f"{ctx.language}/{name}.j2"

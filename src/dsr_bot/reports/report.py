@@ -29,6 +29,7 @@ from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, OPEN_STATUSES, CaseStatus
 from dsr_bot.store.tables import Case, Event, Letter, Outbound
 
+NO_DATA = "no_data"
 ANSWERS = frozenset({CaseStatus.ANSWERED.value, CaseStatus.REJECTED.value})
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -49,7 +50,9 @@ class CaseLine:
     due_on: date  # the deadline that applies: extended if extended
     extended: bool
     answered_on: date | None
-    outcome: str | None  # answered | rejected | None (open, or closed without an answer)
+    # answered | no_data | rejected | None (open, or closed without an answer). no_data is
+    # "we process no personal data about you": a complete Art. 15 answer, not a refusal.
+    outcome: str | None
     open: bool
 
     @property
@@ -105,6 +108,10 @@ class MonthReport:
         return sum(1 for c in self.cases if c.outcome == CaseStatus.REJECTED.value)
 
     @property
+    def no_data(self) -> int:
+        return sum(1 for c in self.cases if c.outcome == NO_DATA)
+
+    @property
     def still_open(self) -> list[CaseLine]:
         return [c for c in self.cases if c.open]
 
@@ -137,6 +144,7 @@ class MonthReport:
             ("answered_late", "", str(len(self.answered) - self.on_time)),
             ("median_days_to_answer", "", "" if median is None else f"{median:g}"),
             ("extensions", "", str(self.extensions)),
+            ("answered_no_data", "", str(self.no_data)),
             ("refusals", "", str(self.refusals)),
             ("still_open", "", str(len(self.still_open))),
             ("still_open_overdue", "", str(self.overdue_open)),
@@ -174,6 +182,16 @@ def month_report(
             to = (detail or {}).get("to")
             if to in ANSWERS and case_id not in answers:
                 answers[case_id] = (at, to)
+        # The reply's own recorded outcome (cases/replying.py): access answered with "no
+        # personal data about you" is its own outcome.
+        for case_id, detail in session.execute(
+            sa.select(Event.case_id, Event.detail).where(
+                Event.case_id.in_([c.id for c in found]), Event.action == "reply_approved"
+            )
+        ).all():
+            outcomes = (detail or {}).get("outcomes") or {}
+            if outcomes.get("access") == NO_DATA and case_id in answers:
+                answers[case_id] = (answers[case_id][0], NO_DATA)
     report = MonthReport(year, month, as_of=deadlines.receipt_date(now, zone))
     for c in found:
         answer = answers.get(c.id)
@@ -213,6 +231,7 @@ def as_table(report: MonthReport) -> str:
         "answered_late": "  late",
         "median_days_to_answer": "Median days to answer",
         "extensions": "Extended (Art. 12(3))",
+        "answered_no_data": "  no personal data held (Art. 15)",
         "refusals": "Refused",
         "still_open": "Still open",
         "still_open_overdue": "  of which overdue",

@@ -107,6 +107,7 @@ class SlackHandlers:
         simple: dict[str, Callable[[Staff, str, int], Done]] = {
             "dsr_assign": self.desk.assign,
             "dsr_close": self.desk.close,
+            "dsr_no_data": self.desk.answer_no_data,
         }
         if action_id in simple:
             self._done(simple[action_id](staff, key, case_id))
@@ -125,6 +126,7 @@ class SlackHandlers:
                 "dsr_rep": ("record_representative", modals.representative_modal),
                 "dsr_repverify": ("verify_representative", modals.verify_representative_modal),
                 "dsr_redact": ("set_export_redactions", modals.redact_modal),
+                "dsr_objection": ("decide_objection", modals.objection_modal),
             }
             name, build = builders[action_id]
             self.desk.check_allowed(staff, name, case_id)
@@ -187,6 +189,7 @@ class SlackHandlers:
             "dsr_reply_submit": "subject",
             "dsr_extend_submit": "note",
             "dsr_reject_submit": "note",
+            "dsr_objection_submit": "note",
             "dsr_triage_open_submit": "types",
             "dsr_askid_submit": "items",
             "dsr_clarify_submit": "questions",
@@ -270,7 +273,11 @@ class SlackHandlers:
             )
         if callback == "dsr_extend_submit":
             return self.desk.extend(staff, key, case_id, text("note"))
-        return self.desk.reject(staff, key, case_id, selected("reason"), text("note"))
+        if callback == "dsr_objection_submit":
+            return self.desk.decide_objection(
+                staff, key, case_id, selected("outcome"), text("note")
+            )
+        return self.desk.reject(staff, key, case_id, selected("reason"), text("note"), text("fee"))
 
     def _local_time(self, value: str) -> datetime:
         """What staff type in the modal: local wall-clock time, as the deadline counts it."""

@@ -207,8 +207,16 @@ def case_actions(case: Case) -> list[Block]:
         ]
     else:
         first.append(button("dsr_prepare", "Prepare reply", "primary"))
+    if "objection" in case.types:
+        # Art. 21(1): the letter states staff's decision, so it is taken before the reply.
+        first.append(button("dsr_objection", "Decide objection"))
     first += [button("dsr_types", "Change types"), button("dsr_assign", "Assign to me")]
-    second = [] if opt_out_only(case.types) else [button("dsr_extend", "Extend deadline")]
+    second = []
+    if list(case.types) == ["access"]:
+        # Art. 15(1): "we hold no data about you" is a complete answer, not a refusal.
+        second.append(button("dsr_no_data", "No data held"))
+    if not opt_out_only(case.types):
+        second.append(button("dsr_extend", "Extend deadline"))
     second.append(button("dsr_clarify", "Ask a question"))
     if case.representative_kind and case.representative_verified_at is None:
         second.append(button("dsr_repverify", "Verify representative"))
@@ -398,6 +406,10 @@ def timeline_text(event: Event) -> str | None:
         f"({d.get('method', '')}).",
         "export_redactions_set": f"{who} set {d.get('count')} value(s) to remove from the "
         "export (Art. 15(4)).",
+        "fee_requested": f"{who} asked for a reasonable fee ({escape(str(d.get('fee')))}) "
+        "instead of refusing (Art. 12(5)(a)).",
+        "objection_decided": f"{who} decided the objection: "
+        + ("upheld." if d.get("upheld") else "not upheld (grounds written out)."),
         "closed": f"Closed by {who}.",
         "requester_replied": "The requester wrote again.",
         "follow_up_received": "The requester sent a follow-up"

@@ -31,10 +31,25 @@ REASON_LABELS = {
     "manifestly_unfounded": "Manifestly unfounded",
     "excessive": "Excessive (e.g. repetitive)",
     "identity_not_confirmed": "Identity not confirmed",
-    "no_data_held": "No data held",
-    "other": "Other (say why in the note)",
+    "other": "Other",
 }
 assert set(METHOD_LABELS) == set(IDENTITY_METHODS) and set(REASON_LABELS) == set(REJECT_REASONS)
+
+
+# The letter's language (replies/render.py: nn and no get bokmål, others English), so that
+# staff write their sentences in it: an English letter must not carry Swedish.
+_LETTER_LANGUAGE = {
+    "sv": "Swedish",
+    "nb": "Norwegian",
+    "nn": "Norwegian",
+    "no": "Norwegian",
+    "da": "Danish",
+}
+
+
+def letter_language(case: Case) -> str:
+    code = (case.language or "").lower().replace("_", "-").split("-")[0]
+    return _LETTER_LANGUAGE.get(code, "English")
 
 
 def metadata(case: Case) -> str:
@@ -253,38 +268,81 @@ def extend_modal(case: Case) -> Block:
                     "number of requests. The reason goes to the requester, in their language."
                 ),
             },
-            _note("Reason (sent to the requester)", optional=False),
+            _note(f"Reason (sent to the requester; write it in {letter_language(case)})", False),
         ],
         metadata(case),
     )
 
 
 def reject_modal(case: Case) -> Block:
+    fee: Block = {
+        "type": "input",
+        "block_id": "fee",
+        "optional": True,
+        "label": plain("Instead of refusing: reasonable fee (e.g. 500 kr)"),
+        "element": {"type": "plain_text_input", "action_id": "value", "max_length": 100},
+    }
     return _modal(
         "dsr_reject_submit",
         "Reject request",
-        "Reject",
+        "Send",
         [
             {
                 "type": "input",
                 "block_id": "reason",
-                "label": plain("Reason"),
+                "label": plain("Ground"),
                 "element": {
                     "type": "static_select",
                     "action_id": "value",
                     "options": [_option(k, v) for k, v in REASON_LABELS.items()],
                 },
             },
-            _note("Note (sent to the requester with the reason)"),
+            _note(
+                f"Reason, written out (sent to the requester; write it in {letter_language(case)})",
+                optional=False,
+            ),
+            fee,
             {
                 "type": "context",
                 "elements": [
                     mrkdwn(
-                        "The refusal tells the requester of the right to complain to IMY "
-                        "and to a court (Art. 12(4))."
+                        "Art. 12(4): the requester is told the reason and the right to "
+                        "complain to IMY and to a court. A fee (Art. 12(5)(a)) is possible "
+                        "only for a manifestly unfounded or excessive request; it is its own "
+                        'letter and the case stays open. "No personal data held" is not a '
+                        "refusal: use *No data held* on the card."
                     )
                 ],
             },
+        ],
+        metadata(case),
+    )
+
+
+def objection_modal(case: Case) -> Block:
+    return _modal(
+        "dsr_objection_submit",
+        "Decide objection",
+        "Decide",
+        [
+            {
+                "type": "input",
+                "block_id": "outcome",
+                "label": plain("Outcome (Art. 21(1))"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [
+                        _option("upheld", "Upheld: we stop the processing"),
+                        _option("not_upheld", "Not upheld: compelling legitimate grounds"),
+                    ],
+                },
+            },
+            _note(
+                "If not upheld: the compelling legitimate grounds, written out (sent to the "
+                "requester with the right to complain to IMY and to a court; write them in "
+                f"{letter_language(case)})"
+            ),
         ],
         metadata(case),
     )

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from dsr_bot.store.tables import Case, Letter
 from tests.fixtures.bot import MAIL_FROM
 from tests.fixtures.customer_db import ANNA
+from tests.fixtures.fulfilment_desk import Desk, attachments, events
 from tests.fixtures.slack_app import APPROVER, GROUP_MEMBER, SIGNING_SECRET, only_case
 from tests.fixtures.slack_blockkit import view_problems
 from tests.fixtures.slack_payloads import (
@@ -26,21 +27,13 @@ from tests.fixtures.slack_payloads import (
     slash_command,
     text_value,
 )
-from tests.fulfilment.test_fulfilment_flow import (  # noqa: F401  (fixtures)
-    Desk,
-    attachments,
-    customer_url,
-    desk,
-    events,
-    inputs,
-)
 
 pytestmark = pytest.mark.slow
 
 REPRESENTATIVE = "per.persson@ombud.example"
 
 
-def open_new_modal(desk: Desk, user: str = APPROVER) -> dict[str, Any]:  # noqa: F811
+def open_new_modal(desk: Desk, user: str = APPROVER) -> dict[str, Any]:
     status, body = post_body(desk.url, slash_command(user, "new"), SIGNING_SECRET)
     assert status == 200, body
     view = desk.slack.opened_view("dsr_new_submit")
@@ -48,7 +41,7 @@ def open_new_modal(desk: Desk, user: str = APPROVER) -> dict[str, Any]:  # noqa:
     return view
 
 
-def new_request(desk: Desk, **fields: Any) -> dict[str, Any]:  # noqa: F811
+def new_request(desk: Desk, **fields: Any) -> dict[str, Any]:
     view = open_new_modal(desk)
     values = {
         "channel": select_value(fields.get("channel", "phone")),
@@ -63,7 +56,7 @@ def new_request(desk: Desk, **fields: Any) -> dict[str, Any]:  # noqa: F811
 
 
 def test_dsr_new_registers_a_phone_request_and_acknowledges_it_by_mail(
-    desk: Desk,  # noqa: F811
+    desk: Desk,
     smtp_sink: Any,
 ) -> None:
     answer = new_request(
@@ -82,7 +75,7 @@ def test_dsr_new_registers_a_phone_request_and_acknowledges_it_by_mail(
 
 
 def test_dsr_new_without_e_mail_produces_a_printable_letter_and_refuses_bad_input(
-    desk: Desk,  # noqa: F811
+    desk: Desk,
     smtp_sink: Any,
 ) -> None:
     bad = new_request(desk, received="tisdag förmiddag", address="Storgatan 1")
@@ -104,7 +97,7 @@ def test_dsr_new_without_e_mail_produces_a_printable_letter_and_refuses_bad_inpu
 
 
 def test_a_question_to_the_requester_keeps_the_deadline_running(
-    desk: Desk,  # noqa: F811
+    desk: Desk,
     smtp_sink: Any,
 ) -> None:
     case = desk.receive("Mina uppgifter [access]")
@@ -138,7 +131,7 @@ def representative_mail() -> bytes:
 
 
 def test_a_representative_gets_the_reply_only_once_their_authority_is_verified(
-    desk: Desk,  # noqa: F811
+    desk: Desk,
     smtp_sink: Any,
 ) -> None:
     inbound = desk.app.intake.store_raw(
@@ -207,7 +200,7 @@ def test_a_representative_gets_the_reply_only_once_their_authority_is_verified(
 
 
 def test_other_peoples_data_is_removed_from_the_access_export_before_it_is_sent(
-    desk: Desk,  # noqa: F811
+    desk: Desk,
     smtp_sink: Any,
 ) -> None:
     case = desk.receive("Registerutdrag [access]")
