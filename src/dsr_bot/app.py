@@ -33,6 +33,8 @@ class App:
     clock: Callable[[], datetime]
     transports: dict[str, outbox.Transport] = field(default_factory=dict)
     sent_copy_folder: str | None = None
+    # One circuit breaker per transport kind, shared by every drain in this process.
+    breakers: dict[str, outbox.Breaker] = field(default_factory=dict)
 
     def outbox(self, kinds: Iterable[str] | None = None) -> outbox.Outbox:
         """The outbox over this process's transports, or only `kinds` of them (the IMAP
@@ -47,6 +49,7 @@ class App:
             give_up_after=timedelta(hours=self.settings.outbox_give_up_hours),
             retry_initial=self.settings.outbox_retry_initial,
             on_sent=self.after_send,
+            breakers=self.breakers,
         )
 
     def after_send(self, session: Session, item: Outbound, now: datetime) -> None:

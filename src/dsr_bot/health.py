@@ -35,6 +35,7 @@ from dsr_bot.config import ConfigError, env_name
 
 if TYPE_CHECKING:
     from dsr_bot.app import App
+    from dsr_bot.leader import LeaderState
     from dsr_bot.watch import MailboxWatcher
 
 log = logging.getLogger(__name__)
@@ -274,8 +275,38 @@ def _handler_for(routes: dict[str, RouteHandler]) -> type[BaseHTTPRequestHandler
 
 
 def standby_check() -> CheckResult:
-    """IMAP on an instance that is not the leader: another instance watches the mailbox."""
+    """IMAP on an instance that is not the leader: the leader watches the mailbox. Whether
+    one does is the `leader` check's business (`leadership_check`)."""
     return CheckResult(True, "standby: the leader instance watches the mailbox")
+
+
+def leadership_check(state: LeaderState) -> ReadinessCheck:
+    """Ready while this instance leads, or while another one does (its heartbeat in the lease
+    row is fresh). Nobody leading means nobody reads the mailbox: every instance says so."""
+
+    def check() -> CheckResult:
+        lease = state.lease
+        if lease is None:
+            return CheckResult(state.leading, "leads" if state.leading else "not leading")
+        if state.leading and lease.epoch is not None:
+            return CheckResult(True, f"this instance leads (epoch {lease.epoch})")
+        try:
+            view = lease.view()
+        except Exception as exc:
+            return CheckResult(
+                False, f"cannot tell who leads: database unavailable ({type(exc).__name__})"
+            )
+        if view.leads(lease.ttl) and view.holder != lease.instance:
+            return CheckResult(
+                True,
+                f"standby: instance {view.holder} leads (epoch {view.epoch}, "
+                f"heartbeat {view.age or 0:.1f} s ago)",
+            )
+        if view.age is None:
+            return CheckResult(False, "no instance leads: none has been elected yet")
+        return CheckResult(False, f"no instance leads: last leader heartbeat {view.age:.0f} s ago")
+
+    return check
 
 
 def start_for(

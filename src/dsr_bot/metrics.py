@@ -25,7 +25,13 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,6 +86,23 @@ SLACK_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+LEADERSHIP_CHANGES = Counter(
+    "dsr_bot_leadership_changes",
+    "Times this instance became leader (change=gained) or stopped leading (change=lost).",
+    ["change"],
+    registry=REGISTRY,
+)
+LEADER = Gauge(
+    "dsr_bot_leader",
+    "1 while this instance leads (watches the mailbox, runs the scheduler), else 0.",
+    registry=REGISTRY,
+)
+TRANSPORT_UP = Gauge(
+    "dsr_bot_transport_up",
+    "0 while deliveries of this outbox kind fail and its circuit breaker paces retries.",
+    ["kind"],
+    registry=REGISTRY,
+)
 CLASSIFICATION_SECONDS = Histogram(
     "dsr_bot_classification_seconds",
     "Time to classify one message (language detection + model + rules).",
@@ -121,6 +144,15 @@ def outbox_failed(kind: str, *, dead: bool) -> None:
 
 def imap_reconnect() -> None:
     IMAP_RECONNECTS.inc()
+
+
+def leadership_changed(*, gained: bool) -> None:
+    LEADERSHIP_CHANGES.labels(change="gained" if gained else "lost").inc()
+    LEADER.set(1 if gained else 0)
+
+
+def transport_up(kind: str, up: bool) -> None:
+    TRANSPORT_UP.labels(kind=kind).set(1 if up else 0)
 
 
 def slack_error(kind: str) -> None:
@@ -220,7 +252,36 @@ class DatabaseCollector(Collector):
             "Open cases past their (extended) Art. 12(3) due date.",
         )
         cases.add_metric([], overdue)
-        return [backlog, oldest, dead, cases]
+        return [backlog, oldest, dead, cases, *self._leadership()]
+
+    def _leadership(self) -> list[Metric]:
+        """Cluster-wide, from the lease row: the same answer on every instance."""
+        from dsr_bot.leader import LEASE_SECONDS
+        from dsr_bot.store.tables import LeaderLease
+
+        with self._factory() as session:
+            row = session.execute(
+                sa.select(LeaderLease.holder, LeaderLease.epoch, LeaderLease.renewed_at)
+            ).first()
+            server_now = (
+                session.execute(sa.text("SELECT now()")).scalar_one()
+                if session.get_bind().dialect.name == "postgresql"
+                else datetime.now(UTC)
+            )
+        epoch = GaugeMetricFamily(
+            "dsr_bot_leader_epoch",
+            "Elections so far (grows by one whenever an instance takes over leadership).",
+        )
+        leaderless = GaugeMetricFamily(
+            "dsr_bot_seconds_without_leader",
+            "Seconds since the last leader heartbeat when no instance leads; 0 while one does.",
+        )
+        holder, number, renewed = row if row is not None else (None, 0, None)
+        epoch.add_metric([], number)
+        age = (server_now - _aware(renewed)).total_seconds() if renewed is not None else 0.0
+        leads = holder is not None and renewed is not None and age < LEASE_SECONDS
+        leaderless.add_metric([], 0.0 if leads or renewed is None else max(age, 0.0))
+        return [epoch, leaderless]
 
 
 def _aware(value: datetime) -> datetime:
