@@ -7,6 +7,7 @@ test ends with the ledger: nothing lost, nothing doubled, no acknowledgement mis
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -108,10 +109,8 @@ def stoppable_smtp() -> Iterator[tuple[SmtpSink, list[Controller]]]:
         yield sink, controllers
     finally:
         for controller in controllers:
-            try:
+            with contextlib.suppress(Exception):  # already stopped by the test
                 controller.stop()
-            except Exception:  # already stopped by the test
-                pass
 
 
 @sqlite_only
