@@ -184,6 +184,7 @@ class DatabaseCollector(Collector):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._factory = factory
+        self._warned = -60.0
         self._tz = ZoneInfo(timezone)
         self._clock = clock
 
@@ -195,7 +196,11 @@ class DatabaseCollector(Collector):
         try:
             gauges = self._state()
         except Exception as exc:  # the database being down is exactly when we must answer
-            log.warning("metrics: database query failed: %s", type(exc).__name__)
+            # Scraped every few seconds: one warning a minute, not one per scrape.
+            now = time.monotonic()
+            if now - self._warned >= 60:
+                self._warned = now
+                log.warning("metrics: database query failed: %s", type(exc).__name__)
             up.add_metric([], 0)
             yield up
             return
