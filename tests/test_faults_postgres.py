@@ -83,12 +83,12 @@ def test_pg_restart_fast_with_two_instances(mailbox, smtp_sink, bot: Bot, cluste
     try:
         settle(sampler)
         feeder.start()
-        time.sleep(5)
+        time.sleep(4)
         before = set(feeder.sent)
         began = time.monotonic()
         cluster.restart()
         took = time.monotonic() - began
-        time.sleep(10)
+        time.sleep(6)
         alive = [p.poll() is None for p in procs]
         feeder.stop()
         wait_until(
