@@ -460,12 +460,28 @@ def run_while_leader(
         stepping_down = threading.Event()
         worker = threading.Thread(target=lead, args=(stepping_down,), name="dsr-leader")
         worker.start()
+        # The heartbeat runs in a thread of its own: on SQLite it may wait for the write
+        # lock behind an intake batch, and a signal is only handled by the main thread
+        # between bytecodes, so SIGTERM would wait for that batch (and the next ones).
+        halt = threading.Event()
+
+        def hold(halt: threading.Event = halt, worker: threading.Thread = worker) -> None:
+            try:
+                _hold(lock, lease, state, halt, worker, heartbeat_seconds)
+            finally:
+                halt.set()
+
+        monitor = threading.Thread(target=hold, name="dsr-leader-lease", daemon=True)
+        monitor.start()
         try:
-            _hold(lock, lease, state, stop, worker, heartbeat_seconds)
+            while not stop.is_set() and not halt.is_set():
+                stop.wait(0.2)
         finally:
+            halt.set()
             stepping_down.set()
             state.set_leading(False)
             worker.join()
+            monitor.join()
             if lease is not None:
                 lease.resign()
             _quietly(lock.release)
