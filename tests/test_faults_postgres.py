@@ -9,6 +9,7 @@ leaders at one sample. The end is the ledger: nothing lost, nothing doubled, no 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -22,7 +23,10 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 RESTART_STALL = 5.0  # issue 16: after a 0.3 s restart, intake stalls <= 5 s
-STOP_SECONDS = 60.0  # issue 16 names a 60 s stop with two instances
+# Issue 16 names a 60 s stop with two instances; the closing table also ran one instance
+# with a 30 s stop (DSR_BOT_FAULT_INSTANCES=1 DSR_BOT_FAULT_PG_STOP=30).
+STOP_SECONDS = float(os.environ.get("DSR_BOT_FAULT_PG_STOP", "60"))
+INSTANCES = int(os.environ.get("DSR_BOT_FAULT_INSTANCES", "2"))
 RECOVERED_WITHIN = 15.0  # after the stop: the mail that waited is processed this soon
 
 
@@ -45,23 +49,25 @@ def message_ids(sink) -> list[str]:  # type: ignore[no-untyped-def]
     return [str(m["Message-ID"]) for m in sink.messages()]
 
 
-def two_instances(bot: Bot, url: str) -> tuple[list, list[int]]:  # type: ignore[type-arg]
-    ports = [free_port(), free_port()]
+def instances(bot: Bot, url: str) -> tuple[list, list[int]]:  # type: ignore[type-arg]
+    ports = [free_port() for _ in range(INSTANCES)]
     procs = [bot.start(http_port=p, database_url=url) for p in ports]
     return procs, ports
 
 
 def settle(sampler: Sampler, timeout: float = 60) -> None:
-    """Both answer, one leads, both ready."""
-    wait_until(
-        lambda: (
-            sampler.samples
-            and sum(v == 1 for v in sampler.samples[-1].leaders) == 1
-            and sampler.samples[-1].ready == [200, 200]
-        ),
-        timeout=timeout,
-        interval=0.2,
-    )
+    """Every instance answers and is ready, and one leads (code without the leader gauge,
+    as before issue 16, reports -1: then readiness alone is waited for)."""
+
+    def settled() -> bool:
+        if not sampler.samples:
+            return False
+        last = sampler.samples[-1]
+        gauges = [v for v in last.leaders if v != -1]
+        one_leads = not gauges or sum(v == 1 for v in gauges) == 1
+        return one_leads and all(code == 200 for code in last.ready)
+
+    wait_until(settled, timeout=timeout, interval=0.2)
 
 
 def stall(latencies: list[float], baseline: float) -> float:
@@ -77,10 +83,14 @@ def median(values: list[float]) -> float:
 
 @sqlite_only  # the `bot` fixture's own database is not used: the cluster's is
 def test_pg_restart_fast_with_two_instances(mailbox, smtp_sink, bot: Bot, cluster) -> None:
-    procs, ports = two_instances(bot, cluster.url)
+    cluster.stop()  # the instances start while the database is down: they wait for it
+    procs, ports = instances(bot, cluster.url)
     sampler = Sampler(ports).start()
     feeder = Feeder(mailbox, rate=2.0)
     try:
+        time.sleep(3)
+        waited = [p.poll() is None for p in procs]
+        cluster.start()
         settle(sampler)
         feeder.start()
         time.sleep(4)
@@ -105,13 +115,14 @@ def test_pg_restart_fast_with_two_instances(mailbox, smtp_sink, bot: Bot, cluste
     usual = median([result.latency[m] for m in before if m in result.latency])
     stalled = stall(result.latencies, usual)
     print(
-        f"\npg restart -m fast ({took:.1f} s) under two instances: alive {alive}; stall "
+        f"\npg restart -m fast ({took:.1f} s) under {INSTANCES} instance(s): waited for the "
+        f"database at start {waited}; alive {alive}; stall "
         f"{stalled:.1f} s (slowest {max(result.latencies):.1f} s, usual {usual:.1f} s); max "
         f"leaders at a sample {sampler.max_leaders()}; "
         f"exit {[c for c, _ in results]}; {result}"
     )
-    assert all(alive)
-    assert [c for c, _ in results] == [0, 0], [log[-2000:] for _, log in results]
+    assert all(waited) and all(alive)
+    assert [c for c, _ in results] == [0] * INSTANCES, [log[-2000:] for _, log in results]
     result.assert_clean()
     assert sampler.max_leaders() == 1
     assert stalled <= RESTART_STALL
@@ -119,7 +130,7 @@ def test_pg_restart_fast_with_two_instances(mailbox, smtp_sink, bot: Bot, cluste
 
 @sqlite_only
 def test_pg_stopped_a_minute_with_two_instances(mailbox, smtp_sink, bot: Bot, cluster) -> None:
-    procs, ports = two_instances(bot, cluster.url)
+    procs, ports = instances(bot, cluster.url)
     sampler = Sampler(ports).start()
     feeder = Feeder(mailbox, rate=1.0)
     try:
@@ -152,16 +163,16 @@ def test_pg_stopped_a_minute_with_two_instances(mailbox, smtp_sink, bot: Bot, cl
     result = ledger(cluster.url, feeder, message_ids(smtp_sink))
     during = sampler.between(down_at + 5, back_at)
     print(
-        f"\npg stopped {back_at - down_at:.0f} s under two instances: alive {alive}; "
+        f"\npg stopped {back_at - down_at:.0f} s under {INSTANCES} instance(s): alive {alive}; "
         f"{len(waiting)} mail(s) waited, all done {recovered:.1f} s after return; readyz "
         f"during {sorted({c for s in during for c in s.ready})}; max leaders "
         f"{sampler.max_leaders()}; exit {[c for c, _ in results]}; {result}"
     )
     assert all(alive), "an instance exited during the outage"
-    assert [c for c, _ in results] == [0, 0], [log[-2000:] for _, log in results]
+    assert [c for c, _ in results] == [0] * INSTANCES, [log[-2000:] for _, log in results]
     result.assert_clean()
     assert sampler.max_leaders() == 1
-    assert during and all(s.ready == [503, 503] for s in during)
+    assert during and all(s.ready == [503] * INSTANCES for s in during)
     assert all(
         not d["database"]["ok"] and not d["leader"]["ok"] for s in during for d in s.details if d
     )
