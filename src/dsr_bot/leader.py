@@ -12,8 +12,8 @@ elect a leader with what the database already offers, and fence its work:
 * Lease and fence. The lock alone cannot stop a leader whose lock session died while its
   connection pool reconnected (a database restart): it would go on working next to the new
   leader. So an election also bumps an epoch in the `leader_lease` row, and every transaction
-  of the leader's work (intake, outbox claims, scheduled jobs) first reads that row `FOR SHARE`
-  and checks the epoch and, on PostgreSQL, that its lock session still holds the lock
+  of the leader's work (intake, outbox claims, scheduled jobs) first locks that row (`FOR KEY
+  SHARE`) and checks the epoch and, on PostgreSQL, that its lock session still holds the lock
   (`fenced_factory`). A replaced leader cannot write; it steps down at its next heartbeat.
   The heartbeat in the same row lets standbys and `/readyz` tell "another instance leads" from
   "nobody leads", and a new leader waits out the old one's lease before starting.
@@ -332,10 +332,11 @@ class Lease:
     def check(self, conn: sa.Connection) -> None:
         """The fence, run first in every leader transaction.
 
-        `FOR SHARE` on the lease row: a new leader's epoch bump waits until this transaction
-        ends, and after it this transaction's epoch no longer matches. On PostgreSQL the
-        advisory lock must also still be held by our lock session, so a leader whose lock
-        session died stops before its next write, not at its next heartbeat.
+        `FOR KEY SHARE` on the lease row: a new leader's claim (`FOR UPDATE`, then the epoch
+        bump) waits until this transaction ends, and after it this transaction's epoch no
+        longer matches; the heartbeat (a plain UPDATE) does not wait for the leader's own
+        work. On PostgreSQL the advisory lock must also still be held by our lock session, so
+        a leader whose lock session died stops before its next write, not at its heartbeat.
         """
         epoch = self.epoch
         if epoch is None:
@@ -343,7 +344,7 @@ class Lease:
         current = conn.execute(
             sa.select(LeaderLease.epoch)
             .where(LeaderLease.id == LEASE_ROW)
-            .with_for_update(read=True)
+            .with_for_update(read=True, key_share=True)
         ).scalar_one_or_none()
         if current != epoch:
             raise LeadershipLost(f"leadership passed on (epoch {epoch} -> {current})")

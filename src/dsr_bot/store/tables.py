@@ -203,7 +203,7 @@ class StaffAction(Base):
 class LeaderLease(Base):
     """The one row (`id` 1) naming the instance that leads, for fencing (see leader.py).
 
-    `epoch` grows by one at every election; the leader's transactions read it `FOR SHARE`
+    `epoch` grows by one at every election; the leader's transactions lock it `FOR KEY SHARE`
     and refuse to write when it is not theirs, so a leader that was replaced cannot write.
     `renewed_at` is the leader's heartbeat (database time): standbys and `/readyz` read it
     to tell "another instance leads" from "nobody leads".
