@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.fixtures.bot import Bot, stop, wait_until
+from tests.fixtures.bot import Bot, wait_until
 from tests.fixtures.dovecot import free_port
-from tests.fixtures.faults import Feeder, Sampler, http_get, ledger, within
+from tests.fixtures.faults import Feeder, Sampler, http_get, ledger, start_bot, stop_bot, within
 from tests.fixtures.smtp import SmtpSink, _Handler
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -52,10 +53,11 @@ def processed_at(url: str, message_id: str) -> float | None:
 
 
 @sqlite_only
-def test_dovecot_stopped_and_back(dovecot, mailbox, smtp_sink, bot: Bot) -> None:
+def test_dovecot_stopped_and_back(dovecot, mailbox, smtp_sink, bot: Bot, tmp_path) -> None:
     port = free_port()
     url = bot.settings["database_url"]
-    proc = bot.start(http_port=port)
+    log_file = tmp_path / "bot.log"
+    proc = start_bot(bot, log_file, http_port=port)
     sampler = Sampler([port]).start()
     feeder = Feeder(mailbox, rate=2.0)
     try:
@@ -81,7 +83,9 @@ def test_dovecot_stopped_and_back(dovecot, mailbox, smtp_sink, bot: Bot) -> None
         sampler.stop()
         if not dovecot.is_running:
             dovecot.start()
-        code, log = stop(proc)
+        code, log = stop_bot(proc, log_file)
+        if sys.exc_info()[0] is not None:
+            print(f"\n--- bot log (exit {code})\n{log[-3000:]}")
     result = ledger(url, feeder, message_ids(smtp_sink))
     during = sampler.between(down_at + 2, back_at)
     print(
@@ -114,11 +118,14 @@ def stoppable_smtp() -> Iterator[tuple[SmtpSink, list[Controller]]]:
 
 
 @sqlite_only
-def test_smtp_stopped_then_backlog_pulled_forward(mailbox, bot: Bot, stoppable_smtp) -> None:
+def test_smtp_stopped_then_backlog_pulled_forward(
+    mailbox, bot: Bot, stoppable_smtp, tmp_path
+) -> None:
     sink, controllers = stoppable_smtp
     port = free_port()
     url = bot.settings["database_url"]
-    proc = bot.start(http_port=port, smtp_port=str(sink.port))
+    log_file = tmp_path / "bot.log"
+    proc = start_bot(bot, log_file, http_port=port, smtp_port=str(sink.port))
     feeder = Feeder(mailbox, rate=2.0)
     try:
         wait_until(lambda: http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200, timeout=60)
@@ -145,7 +152,9 @@ def test_smtp_stopped_then_backlog_pulled_forward(mailbox, bot: Bot, stoppable_s
         alive = proc.poll() is None
     finally:
         feeder.stop()
-        code, log = stop(proc)
+        code, log = stop_bot(proc, log_file)
+        if sys.exc_info()[0] is not None:
+            print(f"\n--- bot log (exit {code})\n{log[-3000:]}")
     result = ledger(url, feeder, message_ids(sink))
     warnings = [line for line in log.splitlines() if "transport failing" in line]
     per_item = [line for line in log.splitlines() if "attempt failed" in line]

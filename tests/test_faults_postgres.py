@@ -10,14 +10,16 @@ leaders at one sample. The end is the ledger: nothing lost, nothing doubled, no 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.fixtures.bot import Bot, stop, wait_until
+from tests.fixtures.bot import Bot, wait_until
 from tests.fixtures.dovecot import free_port
-from tests.fixtures.faults import Feeder, PgCluster, Sampler, ledger, within
+from tests.fixtures.faults import Feeder, PgCluster, Sampler, ledger, start_bot, stop_bot, within
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -52,9 +54,12 @@ def message_ids(sink) -> list[str]:  # type: ignore[no-untyped-def]
     return [str(m["Message-ID"]) for m in sink.messages()]
 
 
-def instances(bot: Bot, url: str) -> tuple[list, list[int]]:  # type: ignore[type-arg]
+def instances(bot: Bot, url: str, logs: Path) -> tuple[list, list[int]]:  # type: ignore[type-arg]
     ports = [free_port() for _ in range(INSTANCES)]
-    procs = [bot.start(http_port=p, database_url=url) for p in ports]
+    procs = [
+        start_bot(bot, logs / f"bot{n}.log", http_port=p, database_url=url)
+        for n, p in enumerate(ports)
+    ]
     return procs, ports
 
 
@@ -85,10 +90,12 @@ def median(values: list[float]) -> float:
 
 
 @sqlite_only  # the `bot` fixture's own database is not used: the cluster's is
-def test_pg_restart_fast_with_two_instances(mailbox, smtp_sink, bot: Bot, cluster) -> None:
+def test_pg_restart_fast_with_two_instances(
+    mailbox, smtp_sink, bot: Bot, cluster, tmp_path: Path
+) -> None:
     if START_DOWN:
         cluster.stop()  # the instances start while the database is down: they wait for it
-    procs, ports = instances(bot, cluster.url)
+    procs, ports = instances(bot, cluster.url, tmp_path)
     sampler = Sampler(ports).start()
     feeder = Feeder(mailbox, rate=2.0)
     try:
@@ -118,7 +125,10 @@ def test_pg_restart_fast_with_two_instances(mailbox, smtp_sink, bot: Bot, cluste
     finally:
         feeder.stop()
         sampler.stop()
-        results = [stop(p) for p in procs]
+        results = [stop_bot(p, tmp_path / f"bot{n}.log") for n, p in enumerate(procs)]
+        if sys.exc_info()[0] is not None:
+            for code, log in results:
+                print(f"\n--- bot log (exit {code})\n{log[-3000:]}")
     result = ledger(cluster.url, feeder, message_ids(smtp_sink))
     usual = median([result.latency[m] for m in before if m in result.latency])
     stalled = stall(result.latencies, usual)
@@ -138,8 +148,10 @@ def test_pg_restart_fast_with_two_instances(mailbox, smtp_sink, bot: Bot, cluste
 
 
 @sqlite_only
-def test_pg_stopped_a_minute_with_two_instances(mailbox, smtp_sink, bot: Bot, cluster) -> None:
-    procs, ports = instances(bot, cluster.url)
+def test_pg_stopped_a_minute_with_two_instances(
+    mailbox, smtp_sink, bot: Bot, cluster, tmp_path: Path
+) -> None:
+    procs, ports = instances(bot, cluster.url, tmp_path)
     sampler = Sampler(ports).start()
     feeder = Feeder(mailbox, rate=1.0)
     try:
@@ -168,7 +180,10 @@ def test_pg_stopped_a_minute_with_two_instances(mailbox, smtp_sink, bot: Bot, cl
     finally:
         feeder.stop()
         sampler.stop()
-        results = [stop(p) for p in procs]
+        results = [stop_bot(p, tmp_path / f"bot{n}.log") for n, p in enumerate(procs)]
+        if sys.exc_info()[0] is not None:
+            for code, log in results:
+                print(f"\n--- bot log (exit {code})\n{log[-3000:]}")
     result = ledger(cluster.url, feeder, message_ids(smtp_sink))
     during = sampler.between(down_at + 5, back_at)
     print(
