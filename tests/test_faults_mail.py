@@ -76,7 +76,13 @@ def test_dovecot_stopped_and_back(dovecot, mailbox, smtp_sink, bot: Bot, tmp_pat
         ready_after = time.time() - back_at if ready is not None else float("inf")
         time.sleep(3)
         feeder.stop()
-        within(lambda: ledger(url, feeder, message_ids(smtp_sink)).missing_acks == 0, 60)
+        within(
+            lambda: (
+                ledger(url, feeder, message_ids(smtp_sink)).missing_acks == 0
+                and ledger(url, feeder, []).cases == len(feeder.sent)
+            ),
+            60,
+        )
         alive = proc.poll() is None
     finally:
         feeder.stop()
