@@ -26,6 +26,8 @@ sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 IMAP_BACK_WITHIN = 10.0  # issue 16: service back <= 10 s after the IMAP server returns
 SMTP_BACKLOG_OUT_WITHIN = 30.0  # ... all queued acknowledgements out <= 30 s after SMTP returns
+# 8 s in CI; the closing table also ran 20 s (the issue's probe) with DSR_BOT_FAULT_IMAP_OUTAGE.
+IMAP_OUTAGE = float(os.environ.get("DSR_BOT_FAULT_IMAP_OUTAGE", "8"))
 # 20 s in CI to keep the suite's fault budget; the closing table used 60 (the issue's number).
 SMTP_OUTAGE = float(os.environ.get("DSR_BOT_FAULT_SMTP_OUTAGE", "20"))
 
@@ -66,7 +68,7 @@ def test_dovecot_stopped_and_back(dovecot, mailbox, smtp_sink, bot: Bot, tmp_pat
         time.sleep(4)
         down_at = time.time()
         dovecot.stop()  # SIGTERM to the whole process group: open sessions get BYE / EOF
-        time.sleep(8)
+        time.sleep(IMAP_OUTAGE)
         dovecot.start()
         back_at = time.time()
         probe = feeder.one()  # the first mail after the return
