@@ -12,6 +12,8 @@ adapter and wires them together; nothing imports this module but the CLI (and te
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -38,7 +40,13 @@ from dsr_bot.http.metrics import DatabaseCollector, scrape_registry
 from dsr_bot.intake.pipeline import Intake, IntakePolicy
 from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.jobs import digest, reminders, retention
-from dsr_bot.jobs.leader import leader_lock_for, run_while_leader
+from dsr_bot.jobs.leader import (
+    LeaderState,
+    Lease,
+    fenced_factory,
+    leader_lock_for,
+    run_while_leader,
+)
 from dsr_bot.jobs.scheduler import (
     DAILY_DIGEST,
     DEADLINE_SWEEP,
@@ -73,6 +81,8 @@ class App:
     clock: Callable[[], datetime]
     transports: dict[str, outbox.Transport] = field(default_factory=dict)
     sent_copy_folder: str | None = None
+    # One circuit breaker per transport kind, shared by every drain in this process.
+    breakers: dict[str, outbox.Breaker] = field(default_factory=dict)
 
     def outbox(
         self,
@@ -91,6 +101,7 @@ class App:
             give_up_after=timedelta(hours=self.settings.outbox_give_up_hours),
             retry_initial=self.settings.outbox_retry_initial,
             on_sent=self.after_send,
+            breakers=self.breakers,
         )
 
     def after_send(self, session: Session, item: Outbound, now: datetime) -> None:
@@ -305,14 +316,34 @@ def work_for_app(app: App, stop: threading.Event | None = None) -> dict[str, Cal
     }
 
 
-def scheduler_for_app(app: App, stop: threading.Event | None = None) -> DsrScheduler:
+def scheduler_for_app(
+    app: App, stop: threading.Event | None = None, *, lease: Lease | None = None
+) -> DsrScheduler:
+    """The scheduler with its jobs; each run is claimed once per due time in `app.factory`
+    (fenced on the leader), so no job runs twice across instances and restarts."""
     settings = app.settings
     specs = job_specs(
         timezone=settings.timezone,
         sweep_minutes=settings.deadline_sweep_minutes,
         digest_time=settings.digest_time,
     )
-    return DsrScheduler(app.engine, work_for_app(app, stop), specs, timezone=settings.timezone)
+    return DsrScheduler(
+        app.engine,
+        work_for_app(app, stop),
+        specs,
+        timezone=settings.timezone,
+        claims=app.factory,
+        lease=lease,
+    )
+
+
+def fenced_app(app: App, lease: Lease) -> App:
+    """The same app, but its intake, outbox and jobs write only while `lease` is ours: every
+    transaction first proves that this instance still leads (jobs/leader.fenced_factory)."""
+    factory = fenced_factory(app.engine, lease)
+    intake = copy.copy(app.intake)
+    intake._factory = factory  # the one place that rewires a built Intake
+    return dataclasses.replace(app, factory=factory, intake=intake)
 
 
 # -- the service ------------------------------------------------------------------------
@@ -321,19 +352,25 @@ def run_service(app: App, stop: threading.Event, slack: SlackRuntime | None = No
 
     Slack runs on every instance (clicks are idempotent, the outbox leases rows); the
     mailbox watcher and the scheduler only on the elected leader (advisory lock; a file lock
-    on SQLite), so IDLE and reminders happen once, and a standby takes over within the
-    lock's poll interval when the leader dies. Intake would be safe to run twice anyway
-    (unique keys); the lock avoids the wasted work and duplicate Slack chatter.
+    on SQLite), so IDLE and reminders happen once; a standby takes over within a second of
+    the lock coming free. The leader's work runs on a fenced session factory, so a replaced
+    leader cannot write next to its successor (jobs/leader.py).
     """
+    lock = leader_lock_for(app.settings.database_url)
+    lease = Lease(app.engine, lock)
+    state = LeaderState(lease)
     server = start_http(app, slack=slack)
+    if server is not None:
+        server.readiness.register("leader", health.leadership_check(state))
 
     def lead(stepping_down: threading.Event) -> None:
-        scheduler = scheduler_for_app(app, stepping_down)
-        scheduler.start()
-        watcher = MailboxWatcher(app, stepping_down)
+        leader_app = fenced_app(app, lease)
+        scheduler = scheduler_for_app(leader_app, stepping_down, lease=lease)
+        watcher = MailboxWatcher(leader_app, stepping_down)
         if server is not None:
             server.readiness.register("imap", health.imap_check(watcher))
         try:
+            scheduler.start_when_possible(stepping_down)
             watcher.run_forever()
         finally:
             scheduler.shutdown()
@@ -344,7 +381,7 @@ def run_service(app: App, stop: threading.Event, slack: SlackRuntime | None = No
         slack.start()
     try:
         log.info("dsr-bot running; standing by until elected leader")
-        run_while_leader(leader_lock_for(app.settings.database_url), stop, lead)
+        run_while_leader(lock, stop, lead, lease=lease, state=state)
     finally:
         if slack is not None:
             slack.stop()

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///dsr-bot.sqlite3"
+    # `run` and `db upgrade` wait this long for a database that is down at start (an outage
+    # is not a configuration error); 20 min rides out a 15-minute outage.
+    database_wait_seconds: float = Field(default=1200.0, ge=0)
     timezone: str = "Europe/Stockholm"
     holiday_country: str = "SE"
 

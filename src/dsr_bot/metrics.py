@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,23 @@ SLACK_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+LEADERSHIP_CHANGES = Counter(
+    "dsr_bot_leadership_changes",
+    "Times this instance became leader (change=gained) or stopped leading (change=lost).",
+    ["change"],
+    registry=REGISTRY,
+)
+LEADER = Gauge(
+    "dsr_bot_leader",
+    "1 while this instance leads (watches the mailbox, runs the scheduler), else 0.",
+    registry=REGISTRY,
+)
+TRANSPORT_UP = Gauge(
+    "dsr_bot_transport_up",
+    "0 while deliveries of this outbox kind fail and its circuit breaker paces retries.",
+    ["kind"],
+    registry=REGISTRY,
+)
 CLASSIFICATION_SECONDS = Histogram(
     "dsr_bot_classification_seconds",
     "Time to classify one message (language detection + model + rules).",
@@ -125,6 +142,15 @@ def acknowledgement_capped() -> None:
 
 def imap_reconnect() -> None:
     IMAP_RECONNECTS.inc()
+
+
+def leadership_changed(*, gained: bool) -> None:
+    LEADERSHIP_CHANGES.labels(change="gained" if gained else "lost").inc()
+    LEADER.set(1 if gained else 0)
+
+
+def transport_up(kind: str, up: bool) -> None:
+    TRANSPORT_UP.labels(kind=kind).set(1 if up else 0)
 
 
 def slack_error(kind: str) -> None:

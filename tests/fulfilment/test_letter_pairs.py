@@ -34,8 +34,8 @@ from tests.fixtures import customer_db
 from tests.fixtures.bot import CONTROLLER, MAIL_FROM
 from tests.fixtures.customer_db import ANNA
 from tests.fixtures.fulfilment_desk import sources_file
-from tests.replies.test_letter_outcomes import ANSWERS
 from tests.fulfilment.test_letter_outcomes_flow import tables
+from tests.replies.test_letter_outcomes import ANSWERS
 
 VERIFIER = Staff("slack:UVERIFIER", approver=True)
 APPROVER = Staff("slack:UAPPROVER", approver=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dsr_bot.cli.main import Context, pass_ctx
+from dsr_bot.cli.main import Context, pass_ctx, setup_logging
 
 
 # -- database -----------------------------------------------------------------------------
@@ -20,6 +20,9 @@ def db_upgrade(ctx: Context) -> None:
     from dsr_bot.store import db as store_db
 
     settings = ctx.settings()
+    setup_logging(settings)
+    # Under systemd this is ExecStartPre: a database still starting must not fail the unit.
+    store_db.wait_for_database(settings.database_url, settings.database_wait_seconds)
     engine = store_db.make_engine(settings.database_url)
     store_db.upgrade(engine)
     click.echo(f"database schema at {store_db.current_revision(engine)}")

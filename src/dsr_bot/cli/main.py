@@ -17,7 +17,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.config import ConfigError, Settings, load_settings
-from dsr_bot.store.db import SchemaOutOfDate
+from dsr_bot.store.db import DatabaseUnavailable, SchemaOutOfDate, is_transient
+
+# Exit statuses: 2 = configuration error (restarting cannot help; the unit does not retry),
+# 75 = EX_TEMPFAIL (sysexits.h): a dependency is away, try again later.
+EXIT_CONFIG = 2
+EXIT_TEMPFAIL = 75
 
 log = logging.getLogger("dsr_bot")
 
@@ -43,25 +48,34 @@ def setup_logging(settings: Settings | None, verbose: bool = False) -> None:
 
 
 class Main(click.Group):
-    """Turns configuration and schema errors into one clear line and exit status 2."""
+    """Turns configuration and schema errors into one clear line and exit status 2, and a
+    database outage into exit status 75 (temporary: systemd restarts, operators retry)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
             click.echo(f"dsr-bot: configuration error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_CONFIG)
         except SchemaOutOfDate as exc:
             click.echo(f"dsr-bot: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_CONFIG)
+        except DatabaseUnavailable as exc:
+            click.echo(f"dsr-bot: database unavailable: {exc}", err=True)
+            sys.exit(EXIT_TEMPFAIL)
         except (sa_exc.OperationalError, sa_exc.ArgumentError, sa_exc.InterfaceError) as exc:
             # Unreachable server, wrong credentials, unreadable file: name the setting, never
             # the URL (it may carry a password).
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+            if is_transient(exc):
+                click.echo(
+                    f"dsr-bot: database unavailable (DSR_BOT_DATABASE_URL): {reason}", err=True
+                )
+                sys.exit(EXIT_TEMPFAIL)
             click.echo(
                 f"dsr-bot: cannot use the database (DSR_BOT_DATABASE_URL): {reason}", err=True
             )
-            sys.exit(2)
+            sys.exit(EXIT_CONFIG)
 
 
 @click.group(cls=Main)

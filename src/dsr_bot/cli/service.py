@@ -38,9 +38,8 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
     apply_memory_limit(settings)
     from dsr_bot.bootstrap import attach_slack, build_app, run_service
     from dsr_bot.intake.watcher import MailboxWatcher
+    from dsr_bot.store.db import DatabaseUnavailable, wait_for_database
 
-    app = build_app(settings)
-    slack = attach_slack(app)  # None unless DSR_BOT_SLACK_BOT_TOKEN is set
     stop = threading.Event()
 
     def _terminate(signum: int, _frame: Any) -> None:
@@ -49,6 +48,15 @@ def run(ctx: Context, once: bool, verbose: bool) -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
+    # A database that is down at start is an outage to wait out, not a configuration error.
+    try:
+        wait_for_database(settings.database_url, settings.database_wait_seconds, stop)
+    except DatabaseUnavailable:
+        if stop.is_set():
+            return
+        raise
+    app = build_app(settings)
+    slack = attach_slack(app)  # None unless DSR_BOT_SLACK_BOT_TOKEN is set
     if once:
         with progress_bar("processing", True) as update:
             watcher = MailboxWatcher(app, stop, progress=update)

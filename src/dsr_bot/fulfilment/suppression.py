@@ -15,6 +15,7 @@ plain addresses of people who asked to be left alone (Art. 5(1)(c), data minimis
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
@@ -27,6 +28,8 @@ from dsr_bot.fulfilment.csv_safe import csv_bytes
 from dsr_bot.fulfilment.person import email_sha256, normalise_email
 from dsr_bot.store.tables import Case, Suppression
 from dsr_bot.store.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
 
 
 def suppress(
@@ -160,8 +163,15 @@ def suppression_wsgi(
             challenge = ("WWW-Authenticate", 'Bearer realm="dsr-bot"')
             return reply("401 Unauthorized", b"unauthorized\n", [*text, challenge])
         want_hashed = hashed or environ.get("QUERY_STRING", "") in ("hashed=1", "hashed=true")
-        with factory() as session:
-            body = suppression_csv(suppression_entries(session), hashed=want_hashed)
+        try:
+            with factory() as session:
+                body = suppression_csv(suppression_entries(session), hashed=want_hashed)
+        except sa.exc.DBAPIError as exc:
+            # A database outage is temporary: say so, and when to ask again (RFC 9110 §10.2.3),
+            # instead of a 500 and a traceback per request.
+            log.warning("suppression list: database unavailable (%s)", type(exc).__name__)
+            retry = [*text, ("Retry-After", "30")]
+            return reply("503 Service Unavailable", b"database unavailable\n", retry)
         return reply("200 OK", body, [("Content-Type", "text/csv; charset=utf-8")])
 
     return app

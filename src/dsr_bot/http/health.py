@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -185,3 +185,47 @@ class HealthServer(HttpServer):
 def standby_check() -> CheckResult:
     """IMAP on an instance that is not the leader: another instance watches the mailbox."""
     return CheckResult(True, "standby: the leader instance watches the mailbox")
+
+
+class _Lease(Protocol):
+    epoch: int | None
+    instance: str
+    ttl: float
+
+    def view(self) -> Any: ...
+
+
+class _LeaderState(Protocol):
+    """What the leader check reads of jobs/leader.LeaderState."""
+
+    leading: bool
+    lease: _Lease | None
+
+
+def leadership_check(state: _LeaderState) -> ReadinessCheck:
+    """Ready while this instance leads, or while another one does (its heartbeat in the lease
+    row is fresh). Nobody leading means nobody reads the mailbox: every instance says so."""
+
+    def check() -> CheckResult:
+        lease = state.lease
+        if lease is None:
+            return CheckResult(state.leading, "leads" if state.leading else "not leading")
+        if state.leading and lease.epoch is not None:
+            return CheckResult(True, f"this instance leads (epoch {lease.epoch})")
+        try:
+            view = lease.view()
+        except Exception as exc:
+            return CheckResult(
+                False, f"cannot tell who leads: database unavailable ({type(exc).__name__})"
+            )
+        if view.leads(lease.ttl) and view.holder != lease.instance:
+            return CheckResult(
+                True,
+                f"standby: instance {view.holder} leads (epoch {view.epoch}, "
+                f"heartbeat {view.age or 0:.1f} s ago)",
+            )
+        if view.age is None:
+            return CheckResult(False, "no instance leads: none has been elected yet")
+        return CheckResult(False, f"no instance leads: last leader heartbeat {view.age:.0f} s ago")
+
+    return check

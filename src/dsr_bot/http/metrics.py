@@ -8,6 +8,7 @@ and cannot drift from the truth. See docs/operations.md for what to alert on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot import metrics
 from dsr_bot.cases.model import OPEN_STATUSES
 from dsr_bot.http.server import RouteHandler
+from dsr_bot.jobs.leader import LEASE_SECONDS
 from dsr_bot.outbox import DEAD, PENDING, SENDING
 from dsr_bot.store import repositories
 
@@ -63,6 +65,7 @@ class DatabaseCollector(Collector):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._factory = factory
+        self._warned = -60.0
         self._tz = ZoneInfo(timezone)
         self._clock = clock
 
@@ -74,7 +77,11 @@ class DatabaseCollector(Collector):
         try:
             gauges = self._state()
         except Exception as exc:  # the database being down is exactly when we must answer
-            log.warning("metrics: database query failed: %s", type(exc).__name__)
+            # Scraped every few seconds: one warning a minute, not one per scrape.
+            now = time.monotonic()
+            if now - self._warned >= 60:
+                self._warned = now
+                log.warning("metrics: database query failed: %s", type(exc).__name__)
             up.add_metric([], 0)
             yield up
             return
@@ -114,7 +121,25 @@ class DatabaseCollector(Collector):
             "Open cases past their (extended) Art. 12(3) due date.",
         )
         cases.add_metric([], overdue)
-        return [backlog, oldest, dead, cases]
+        return [backlog, oldest, dead, cases, *self._leadership()]
+
+    def _leadership(self) -> list[Metric]:
+        """Cluster-wide, from the lease row: the same answer on every instance."""
+        with self._factory() as session:
+            holder, number, renewed, server_now = repositories.leader_lease(session)
+        epoch = GaugeMetricFamily(
+            "dsr_bot_leader_epoch",
+            "Elections so far (grows by one whenever an instance takes over leadership).",
+        )
+        leaderless = GaugeMetricFamily(
+            "dsr_bot_seconds_without_leader",
+            "Seconds since the last leader heartbeat when no instance leads; 0 while one does.",
+        )
+        epoch.add_metric([], number)
+        age = (server_now - _aware(renewed)).total_seconds() if renewed is not None else 0.0
+        leads = holder is not None and renewed is not None and age < LEASE_SECONDS
+        leaderless.add_metric([], 0.0 if leads or renewed is None else max(age, 0.0))
+        return [epoch, leaderless]
 
 
 def _aware(value: datetime) -> datetime:

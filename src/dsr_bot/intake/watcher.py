@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,8 @@ from dsr_bot import metrics, outbox
 from dsr_bot.cases.service import record_event
 from dsr_bot.config import Settings
 from dsr_bot.intake.pipeline import Intake, RawMessage
-from dsr_bot.mail.imap import Backoff, ImapMailbox, ImapUnavailable
+from dsr_bot.mail.imap import Backoff, ImapLoginRefused, ImapMailbox, ImapUnavailable
+from dsr_bot.store.db import LeadershipLost
 from dsr_bot.store.tables import InboundMessage, MailboxState, Outbound
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,36 @@ log = logging.getLogger(__name__)
 STORE_BATCH = 100
 STORE_BATCH_BYTES = 32 * 1024 * 1024
 DECIDE_BATCH = 25
+# Reconnect pacing (issue 16): back within RECONNECT_MAX s of the server's return, without
+# hammering it; a refused login is a person's problem and is retried slowly.
+RECONNECT_INITIAL = 0.5
+RECONNECT_MAX = 5.0
+LOGIN_REFUSED_MAX = 60.0
+# A failing database is retried this often at most, whatever the outage's length.
+DB_RETRY_MAX = 2.0
+WARN_EVERY = 60.0
+
+
+class _Every:
+    """At most one warning per interval for a repeating condition; the rest go to DEBUG."""
+
+    def __init__(self, interval: float = WARN_EVERY) -> None:
+        self.interval = interval
+        self._last = -interval
+        self.suppressed = 0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            return True
+        self.suppressed += 1
+        return False
+
+    def reset(self) -> None:
+        self._last = -self.interval
+        self.suppressed = 0
+
 
 # Tests install a function here to die (os._exit, like kill -9) at a named point of the
 # cycle ("store", "process") and prove that nothing is lost or doubled. Never set otherwise.
@@ -253,13 +285,18 @@ class MailboxWatcher:
             self.mailbox.close()
 
     def run_forever(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(initial=RECONNECT_INITIAL, maximum=RECONNECT_MAX)
+        db_backoff = Backoff(initial=0.25, maximum=DB_RETRY_MAX)
+        imap_warn, db_warn = _Every(), _Every()
         while not self.stop.is_set():
             try:
                 if not self.mailbox.connected:
                     self.mailbox.connect()
                     backoff.reset()
+                    imap_warn.reset()
                 result = self.cycle()
+                db_backoff.reset()
+                db_warn.reset()
                 if result.fetched or result.sent:
                     log.info(
                         "cycle: fetched %d, processed %d, sent %d",
@@ -268,26 +305,51 @@ class MailboxWatcher:
                         result.sent,
                     )
                     continue  # new mail may have arrived while we worked
-                self.mailbox.wait_for_change(self.settings.imap_idle_timeout, self.stop)
+                self.mailbox.wait_for_change(self._wait_budget(), self.stop)
             except ImapUnavailable as exc:
                 self.mailbox.close()
                 self.reconnects += 1
                 metrics.imap_reconnect()
+                if isinstance(exc, ImapLoginRefused):
+                    backoff.maximum = LOGIN_REFUSED_MAX
+                else:
+                    backoff.maximum = RECONNECT_MAX
                 delay = backoff.next_delay()
-                log.warning("IMAP unavailable (%s); reconnecting in %.1f s", exc, delay)
+                if imap_warn.due():
+                    log.warning("IMAP unavailable (%s); reconnecting in %.1f s", exc, delay)
+                else:
+                    log.debug("IMAP unavailable (%s); reconnecting in %.1f s", exc, delay)
                 # Mail already decided still goes out while the mailbox is away.
                 self._drain_quietly()
                 self.stop.wait(delay)
+            except LeadershipLost as exc:
+                # The fence refused the write: the election loop decides what happens next
+                # (take the lock back after a database restart, or step down).
+                log.info("intake paused: %s", exc)
+                self.stop.wait(db_backoff.next_delay())
             except Exception as exc:
                 # The database or a bug: nothing is lost (every step repeats), so back off and
-                # try again rather than let the leader thread die.
-                self.mailbox.close()
-                delay = backoff.next_delay()
-                log.error(
-                    "intake cycle failed (%s); retrying in %.1f s",
-                    type(exc).__name__,
-                    delay,
-                    exc_info=log.isEnabledFor(logging.DEBUG),
-                )
+                # try again rather than let the leader thread die. The IMAP session stays:
+                # it has nothing to do with the database.
+                delay = db_backoff.next_delay()
+                if db_warn.due():
+                    log.error(
+                        "intake cycle failed (%s); retrying every %.1f s or less",
+                        type(exc).__name__,
+                        DB_RETRY_MAX,
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )
                 self.stop.wait(delay)
         self.mailbox.close()
+
+    def _wait_budget(self) -> float:
+        """How long to wait for mail: no longer than until the outbox has something due, so a
+        backlog goes out soon after its transport returns even when no mail arrives."""
+        budget = self.settings.imap_idle_timeout
+        try:
+            due = self.app.outbox(extra=self._own_transports).next_due()
+        except Exception:
+            return min(budget, DB_RETRY_MAX)
+        if due is not None:
+            budget = min(budget, max(due, 0.2))
+        return budget

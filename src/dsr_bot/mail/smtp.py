@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from dsr_bot.config import Settings
-from dsr_bot.outbox import PermanentFailure
+from dsr_bot.outbox import ItemRetry, PermanentFailure
 from dsr_bot.store.tables import Outbound
 
 log = logging.getLogger(__name__)
@@ -123,11 +123,12 @@ class SmtpTransport:
             codes = sorted({code for code, _ in exc.recipients.values()})
             if all(500 <= code < 600 for code in codes):
                 raise PermanentFailure(f"recipient refused (SMTP {codes})") from None
-            raise
+            # 4yz (e.g. greylisting): about this message, not the server; others may go.
+            raise ItemRetry(f"recipient deferred (SMTP {codes})") from None
         except smtplib.SMTPDataError as exc:
             if 500 <= exc.smtp_code < 600:
                 raise PermanentFailure(f"message refused (SMTP {exc.smtp_code})") from None
-            raise
+            raise ItemRetry(f"message deferred (SMTP {exc.smtp_code})") from None
         # Anything else (authentication, MAIL FROM refused, connection) is about our side or
         # the server's state, not this message: retried until the operator fixes it.
         if refused:

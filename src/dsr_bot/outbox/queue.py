@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,98 @@ class PermanentFailure(Exception):
     """The transport says retrying cannot help (e.g. recipient address rejected)."""
 
 
+class ItemRetry(Exception):
+    """This item cannot go now (e.g. SMTP 451 for its recipient) but the transport works:
+    the item backs off on its own and the circuit breaker stays closed."""
+
+
+# Breaker pacing: first retry after BREAKER_INITIAL s, doubling up to BREAKER_MAX s, so the
+# first send after a transport comes back happens within BREAKER_MAX s (issue 16: all mail
+# queued during an outage is out within 30 s of the server's return).
+BREAKER_INITIAL = 1.0
+BREAKER_MAX = 8.0
+BREAKER_WARN_EVERY = 60.0
+
+
+class Breaker:
+    """One circuit breaker per transport kind, shared by every drain in the process.
+
+    A failure that is about the transport (connection refused, timeout, login) opens it:
+    the remaining items of that kind are put back untouched instead of each failing and
+    backing off on its own, and one probe is let through at a doubling interval. The first
+    success closes it and pulls every waiting item of the kind forward, so a backlog goes out
+    at once instead of item by item as individual backoffs expire. One warning per interval,
+    not one per item.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        initial: float = BREAKER_INITIAL,
+        maximum: float = BREAKER_MAX,
+        warn_every: float = BREAKER_WARN_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kind = kind
+        self._initial, self._maximum, self._warn_every = initial, maximum, warn_every
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._delay = 0.0
+        self._retry_at = 0.0
+        self._since: float | None = None
+        self._warned = 0.0
+        self._failures = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._since is not None
+
+    def allows(self) -> bool:
+        with self._lock:
+            return self._since is None or self._clock() >= self._retry_at
+
+    def wait_seconds(self) -> float | None:
+        """Until the next probe; None when closed."""
+        with self._lock:
+            if self._since is None:
+                return None
+            return max(self._retry_at - self._clock(), 0.0)
+
+    def failed(self, error: str) -> None:
+        with self._lock:
+            now = self._clock()
+            self._failures += 1
+            self._delay = min(max(self._delay * 2, self._initial), self._maximum)
+            self._retry_at = now + self._delay
+            first = self._since is None
+            if first:
+                self._since = now
+            if first or now - self._warned >= self._warn_every:
+                self._warned = now
+                log.warning(
+                    "outbox: %s transport failing (%s) for %.0f s; retrying every %.0f s "
+                    "or less, waiting items keep their place",
+                    self.kind,
+                    error,
+                    now - self._since,
+                    self._maximum,
+                )
+        metrics.transport_up(self.kind, False)
+
+    def succeeded(self) -> float | None:
+        """Close; returns how long it was open (None if it was closed)."""
+        with self._lock:
+            since, self._since = self._since, None
+            self._delay, self._retry_at, self._failures = 0.0, 0.0, 0
+            if since is None:
+                return None
+            down = self._clock() - since
+        metrics.transport_up(self.kind, True)
+        log.info("outbox: %s transport works again after %.0f s", self.kind, down)
+        return down
+
+
 class Transport(Protocol):
     def deliver(self, item: Outbound) -> str | None:
         """Send one item; return an external id (Message-ID, Slack ts). Raise to retry."""
@@ -141,7 +234,11 @@ class Outbox:
         give_up_after: timedelta = timedelta(hours=72),
         retry_initial: float = 30.0,
         on_sent: Callable[[Session, Outbound, datetime], None] | None = None,
+        breakers: dict[str, Breaker] | None = None,
     ) -> None:
+        self._breakers = breakers if breakers is not None else {}
+        for kind in transports:
+            self._breakers.setdefault(kind, Breaker(kind))
         self._factory = factory
         self._transports = transports
         self._clock = clock
@@ -153,6 +250,9 @@ class Outbox:
         """Lease due rows. The conditional UPDATE is the lock: only one instance wins a row."""
         now = self._clock()
         me = holder_id()
+        kinds = [k for k in self._transports if self._breakers[k].allows()]
+        if not kinds:
+            return []
         with self._factory() as session, session.begin():
             orphans = [
                 (item_id, holder)
@@ -174,7 +274,7 @@ class Outbox:
             due = (
                 session.execute(
                     sa.select(Outbound.id)
-                    .where(Outbound.kind.in_(list(self._transports)))
+                    .where(Outbound.kind.in_(kinds))
                     .where(
                         sa.or_(
                             sa.and_(Outbound.status == PENDING, Outbound.next_attempt_at <= now),
@@ -230,6 +330,11 @@ class Outbox:
                 assert item is not None
                 session.expunge(item)
             transport = self._transports[item.kind]
+            breaker = self._breakers[item.kind]
+            if not breaker.allows():
+                # The transport failed earlier in this drain: leave the item for the probe.
+                self._hold(item)
+                continue
             try:
                 external_id = transport.deliver(item)
             except PermanentFailure as exc:
@@ -243,16 +348,63 @@ class Outbox:
                 metrics.outbox_failed(item.kind, dead=dead)
                 result.dead += dead
                 result.failed += not dead
-                log.warning(
-                    "outbox item %s (%s) attempt failed: %s",
-                    item_id,
-                    item.purpose,
-                    type(exc).__name__,
-                )
+                if isinstance(exc, ItemRetry):
+                    log.warning(
+                        "outbox item %s (%s) attempt failed: %s",
+                        item_id,
+                        item.purpose,
+                        type(exc).__name__,
+                    )
+                else:
+                    log.debug("outbox item %s attempt failed: %s", item_id, type(exc).__name__)
+                    breaker.failed(type(exc).__name__)
                 continue
             self._sent(item_id, external_id)
             metrics.outbox_sent(item.kind, item.purpose)
             result.sent += 1
+            if breaker.succeeded() is not None:
+                self._pull_forward(item.kind)
+
+    def _hold(self, item: Outbound) -> None:
+        """Put an item back as it was (no attempt counted), or give up on it by age."""
+        if self._clock() - _aware(item.created_at) >= self._give_up_after:
+            self._failed(item.id, "transport unavailable", permanent=False)
+            metrics.outbox_failed(item.kind, dead=True)
+            return
+        self._release([item.id])
+
+    def _pull_forward(self, kind: str) -> None:
+        """The transport is back: everything of its kind waiting on a backoff is due now."""
+        now = self._clock()
+        with self._factory() as session, session.begin():
+            moved = session.execute(
+                sa.update(Outbound)
+                .where(
+                    Outbound.kind == kind,
+                    Outbound.status == PENDING,
+                    Outbound.next_attempt_at > now,
+                )
+                .values(next_attempt_at=now)
+            ).rowcount
+        if moved:
+            log.info("outbox: %d waiting %s item(s) due now", moved, kind)
+
+    def next_due(self) -> float | None:
+        """Seconds until something here may be sent (a due item or a breaker probe)."""
+        now = self._clock()
+        kinds = list(self._transports)
+        with self._factory() as session:
+            rows = session.execute(
+                sa.select(Outbound.kind, sa.func.min(Outbound.next_attempt_at))
+                .where(Outbound.status == PENDING, Outbound.kind.in_(kinds))
+                .group_by(Outbound.kind)
+            ).all()
+        waits = []
+        for kind, at in rows:
+            wait = max((_aware(at) - now).total_seconds(), 0.0)
+            probe = self._breakers[kind].wait_seconds()
+            waits.append(max(wait, probe) if probe is not None else wait)
+        return min(waits) if waits else None
 
     def _release(self, item_ids: list[int]) -> None:
         with self._factory() as session, session.begin():
@@ -312,6 +464,10 @@ class Outbox:
                     sa.select(sa.func.count()).select_from(Outbound).where(Outbound.status == DEAD)
                 ).scalar_one()
             )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def retry_dead(factory: sessionmaker[Session], now: datetime, item_id: int | None = None) -> int:

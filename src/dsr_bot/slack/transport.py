@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot import metrics
-from dsr_bot.outbox import PENDING, SENT, PermanentFailure
+from dsr_bot.outbox import PENDING, SENT, ItemRetry, PermanentFailure
 from dsr_bot.slack import notify, render
 from dsr_bot.store.tables import Case, InboundMessage, Outbound
 
@@ -43,8 +43,9 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
-class CardNotPosted(Exception):
-    """A thread line or update for a card Slack has not got yet: retried later."""
+class CardNotPosted(ItemRetry):
+    """A thread line or update for a card Slack has not got yet: retried later, on its own
+    (Slack itself works, so the transport's circuit breaker stays closed)."""
 
 
 class SlackTransport:

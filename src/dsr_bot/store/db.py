@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +23,102 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 class SchemaOutOfDate(Exception):
     pass
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the configured wait: an outage, not a mistake in
+    the settings, so the exit status is 75 (EX_TEMPFAIL), not 2."""
+
+
+# What a server that is down, starting, stopping or unreachable says (libpq's wording). Wrong
+# passwords, unknown databases and roles, and malformed URLs are not here: waiting cannot help.
+_TRANSIENT = (
+    "connection refused",
+    "could not connect",
+    "connection timeout",
+    "timeout expired",
+    "timed out",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "server closed the connection",
+    "terminating connection due to administrator command",
+    "connection is closed",
+    "connection reset",
+    "no route to host",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "consuming input failed",
+    "the connection is lost",
+    "ssl syscall error",
+    "database is locked",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if `exc` looks like a database outage rather than a configuration error."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | OSError):
+        return False
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(marker in text for marker in _TRANSIENT)
+
+
+def wait_for_database(
+    url: str,
+    timeout: float,
+    stop: threading.Event | None = None,
+    *,
+    log_every: float = 60.0,
+) -> None:
+    """Block until the database answers (a server that is down at start is waited for, with
+    a log line a minute). Configuration errors raise at once; an outage longer than `timeout`
+    raises `DatabaseUnavailable`."""
+    began = time.monotonic()
+    logged = began
+    delay = 0.25
+    engine = make_engine(url)
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+                if time.monotonic() - began > 1:
+                    log.info("database reachable after %.0f s", time.monotonic() - began)
+                return
+            except sa.exc.DBAPIError as exc:
+                if not is_transient(exc):
+                    raise
+                waited = time.monotonic() - began
+                if waited >= timeout:
+                    raise DatabaseUnavailable(
+                        f"the database did not answer within {timeout:.0f} s "
+                        f"({type(exc.orig).__name__}); DSR_BOT_DATABASE_WAIT_SECONDS sets the wait"
+                    ) from None
+                if waited < 0.5 or time.monotonic() - logged >= log_every:
+                    logged = time.monotonic()
+                    log.warning(
+                        "database unavailable (%s); waiting up to %.0f s more",
+                        type(exc.orig).__name__,
+                        timeout - waited,
+                    )
+            if stop is not None:
+                if stop.wait(delay):
+                    raise DatabaseUnavailable("stopped while waiting for the database")
+            else:
+                time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    finally:
+        engine.dispose()
+
+
+class LeadershipLost(Exception):
+    """This instance no longer (provably) leads: the transaction must not write.
+
+    Raised by a fenced session factory (jobs/leader.fenced_factory) when a transaction
+    begins; defined here, below every layer that opens sessions, so they can catch it."""
 
 
 def make_engine(url: str) -> sa.Engine:

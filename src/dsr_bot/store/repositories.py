@@ -9,12 +9,12 @@ statuses are waiting) are passed in: the store sits below the domain and knows n
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dsr_bot.store.tables import Case, CaseCounter, Event, InboundMessage, Outbound
+from dsr_bot.store.tables import Case, CaseCounter, Event, InboundMessage, LeaderLease, Outbound
 
 
 # -- cases ----------------------------------------------------------------------------------
@@ -233,3 +233,19 @@ def outbox_count_by_kind(session: Session, status: str) -> list[tuple[str, int]]
             .group_by(Outbound.kind)
         ).all()
     ]
+
+
+# -- leadership -----------------------------------------------------------------------------
+def leader_lease(session: Session) -> tuple[str | None, int, datetime | None, datetime]:
+    """(holder, epoch, last heartbeat, the database's clock now) of the leader lease row;
+    heartbeat ages are measured on the database's clock, which every instance shares."""
+    row = session.execute(
+        sa.select(LeaderLease.holder, LeaderLease.epoch, LeaderLease.renewed_at)
+    ).first()
+    server_now = (
+        session.execute(sa.text("SELECT now()")).scalar_one()
+        if session.get_bind().dialect.name == "postgresql"
+        else datetime.now(UTC)
+    )
+    holder, epoch, renewed = row if row is not None else (None, 0, None)
+    return holder, int(epoch), renewed, server_now

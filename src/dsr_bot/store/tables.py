@@ -266,3 +266,31 @@ class StaffAction(Base):
     actor: Mapped[str] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LeaderLease(Base):
+    """The one row (`id` 1) naming the instance that leads, for fencing (see leader.py).
+
+    `epoch` grows by one at every election; the leader's transactions lock it `FOR KEY SHARE`
+    and refuse to write when it is not theirs, so a leader that was replaced cannot write.
+    `renewed_at` is the leader's heartbeat (database time): standbys and `/readyz` read it
+    to tell "another instance leads" from "nobody leads".
+    """
+
+    __tablename__ = "leader_lease"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    holder: Mapped[str | None] = mapped_column(sa.String(255))
+    renewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ScheduledRun(Base):
+    """A scheduled job's claim on one due time: the primary key makes each run happen once,
+    across instances and restarts, whatever the job store believes."""
+
+    __tablename__ = "scheduled_run"
+    job_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    epoch: Mapped[int] = mapped_column(sa.BigInteger)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
