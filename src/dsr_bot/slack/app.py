@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +26,7 @@ from dsr_bot.cases.model import OPEN_STATUSES, RuleViolation, identity_pending
 from dsr_bot.cases.service import OfflineRequest
 from dsr_bot.slack import cards, modals
 from dsr_bot.slack.approvers import Approvers
+from dsr_bot.store import repositories
 from dsr_bot.store.tables import Case
 
 log = logging.getLogger(__name__)
@@ -291,11 +291,7 @@ class SlackHandlers:
 
     # -- App Home and /dsr ---------------------------------------------------------------
     def open_cases(self, session: Session) -> list[Case]:
-        return list(
-            session.execute(
-                sa.select(Case).where(Case.status.in_([s.value for s in OPEN_STATUSES]))
-            ).scalars()
-        )
+        return repositories.cases_in(session, [s.value for s in OPEN_STATUSES])
 
     def on_home(self, event: dict[str, Any], client: WebClient) -> None:
         user = event["user"]
@@ -323,9 +319,7 @@ class SlackHandlers:
                 ack(text=cards.case_list_text(self.open_cases(session), self.today()))
                 return
             if words[0] == "show" and len(words) == 2:
-                case = session.execute(
-                    sa.select(Case).where(Case.ref == words[1].upper())
-                ).scalar_one_or_none()
+                case = repositories.case_by_ref(session, words[1].upper())
                 if case is None:
                     ack(text=f"No case {words[1]}.")
                     return

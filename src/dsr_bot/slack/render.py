@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot import outbox
@@ -18,7 +17,8 @@ from dsr_bot.cases.fulfiller import ChecklistEntry
 from dsr_bot.cases.model import Disposition
 from dsr_bot.cases.replying import ticked_sources
 from dsr_bot.slack import cards
-from dsr_bot.store.tables import Case, Event, InboundMessage, Outbound
+from dsr_bot.store import repositories
+from dsr_bot.store.tables import Case, InboundMessage
 
 # Every card update re-renders the excerpt, and a message may be up to 25 MB. The request
 # text sits at the top of a message and a card shows at most SECTION_LIMIT characters, so
@@ -51,13 +51,7 @@ def request_text(inbound: InboundMessage | None) -> str | None:
 
 
 def case_request(session: Session, case: Case) -> InboundMessage | None:
-    return session.execute(
-        sa.select(InboundMessage)
-        .where(InboundMessage.case_id == case.id)
-        .where(InboundMessage.disposition == Disposition.CASE.value)
-        .order_by(InboundMessage.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    return repositories.first_message_with(session, case.id, Disposition.CASE.value)
 
 
 ChecklistFor = Callable[[Sequence[str]], list[ChecklistEntry]]
@@ -79,12 +73,9 @@ def case_card_args(
     if checklist is not None:
         ticked = ticked_sources(session, case.id)
         items = [(e, e.source in ticked) for e in checklist(case.types)]
-    flags = session.execute(
-        sa.select(Event)
-        .where(Event.case_id == case.id)
-        .where(Event.action.in_(["follow_up_unrecorded", "classification_unsure"]))
-        .order_by(Event.id)
-    ).scalars()
+    flags = repositories.events_of(
+        session, actions=("follow_up_unrecorded", "classification_unsure"), case_id=case.id
+    )
     return {
         "text": cards.case_card_text(case),
         "blocks": cards.case_card(
@@ -101,34 +92,24 @@ def case_card_args(
 def acknowledgement_note(session: Session, case: Case) -> str | None:
     """Why the requester got no acknowledgement, when they did not (issue 13): withheld at
     intake (no valid reply address, a limit) or refused for good by the relay (no SMTPUTF8)."""
-    dead = session.execute(
-        sa.select(Outbound.last_error)
-        .where(Outbound.case_id == case.id, Outbound.purpose == "acknowledgement")
-        .where(Outbound.status == outbox.DEAD)
-        .limit(1)
-    ).scalar_one_or_none()
+    dead = repositories.last_error_of(session, case.id, "acknowledgement", outbox.DEAD)
     if dead is not None:
         return f"Acknowledgement not delivered: {dead}"
-    withheld = session.execute(
-        sa.select(Event.detail)
-        .where(Event.case_id == case.id, Event.action == "acknowledgement_suppressed")
-        .order_by(Event.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if withheld is not None:
-        return f"Not acknowledged: {(withheld or {}).get('reason', 'withheld')}"
+    withheld = repositories.events_of(
+        session, actions=("acknowledgement_suppressed",), case_id=case.id
+    )
+    if withheld:
+        return f"Not acknowledged: {(withheld[-1].detail or {}).get('reason', 'withheld')}"
     return None
 
 
 def triage_card_args(
     session: Session, inbound: InboundMessage, *, excerpt_mode: str
 ) -> dict[str, Any]:
-    decision = session.execute(
-        sa.select(Event)
-        .where(Event.inbound_id == inbound.id)
-        .where(Event.action.in_(["triage_opened", "triage_dismissed"]))
-        .limit(1)
-    ).scalar_one_or_none()
+    decisions = repositories.events_of(
+        session, actions=("triage_opened", "triage_dismissed"), inbound_id=inbound.id
+    )
+    decision = decisions[0] if decisions else None
     decided = None
     if decision is not None:
         who = cards.user_mention(decision.actor)

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot import metrics
 from dsr_bot.outbox import PENDING, SENT, ItemRetry, PermanentFailure
 from dsr_bot.slack import notify, render
+from dsr_bot.store import repositories
 from dsr_bot.store.tables import Case, InboundMessage, Outbound
 
 log = logging.getLogger(__name__)
@@ -144,15 +144,8 @@ def _waiting(session: Session, notify_key: str) -> bool:
     state as it is then, so an update before it has nothing to add. Once a sender holds it
     (SENDING) it may already have been rendered from an older state; an update then must
     wait for its ts and be retried (`CardNotPosted`), or the card would stay stale."""
-    status = session.execute(
-        sa.select(Outbound.status).where(Outbound.idempotency_key == notify_key)
-    ).scalar_one_or_none()
-    return status == PENDING
+    return repositories.outbound_status(session, notify_key) == PENDING
 
 
 def _posted(session: Session, key: str) -> str | None:
-    return session.execute(
-        sa.select(Outbound.external_id)
-        .where(Outbound.idempotency_key == key)
-        .where(Outbound.status == SENT)
-    ).scalar_one_or_none()
+    return repositories.external_id_if_sent(session, key, SENT)

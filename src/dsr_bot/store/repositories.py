@@ -50,6 +50,20 @@ def events_of(
     return list(session.execute(query.order_by(Event.id)).scalars())
 
 
+def cases_in(session: Session, statuses: Iterable[str]) -> list[Case]:
+    return list(session.execute(sa.select(Case).where(Case.status.in_(list(statuses)))).scalars())
+
+
+def first_message_with(session: Session, case_id: int, disposition: str) -> InboundMessage | None:
+    """The case's first inbound message decided as `disposition` (its request, for `case`)."""
+    return session.execute(
+        sa.select(InboundMessage)
+        .where(InboundMessage.case_id == case_id, InboundMessage.disposition == disposition)
+        .order_by(InboundMessage.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def all_cases(session: Session) -> list[Case]:
     return list(session.execute(sa.select(Case).order_by(Case.id)).scalars())
 
@@ -193,6 +207,31 @@ def cases_with_sent(session: Session, purpose: str, status: str) -> set[int]:
         ).scalars()
         if case_id is not None
     }
+
+
+def outbound_status(session: Session, key: str) -> str | None:
+    return session.execute(
+        sa.select(Outbound.status).where(Outbound.idempotency_key == key)
+    ).scalar_one_or_none()
+
+
+def external_id_if_sent(session: Session, key: str, sent: str) -> str | None:
+    """What the transport answered (Slack's ts, a Message-ID) for item `key`, once sent."""
+    return session.execute(
+        sa.select(Outbound.external_id)
+        .where(Outbound.idempotency_key == key)
+        .where(Outbound.status == sent)
+    ).scalar_one_or_none()
+
+
+def last_error_of(session: Session, case_id: int, purpose: str, status: str) -> str | None:
+    """Why the case's `purpose` item ended in `status` (e.g. the relay's refusal)."""
+    return session.execute(
+        sa.select(Outbound.last_error)
+        .where(Outbound.case_id == case_id, Outbound.purpose == purpose)
+        .where(Outbound.status == status)
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def outbox_items(
