@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, OPEN_STATUSES, CaseStatus
-from dsr_bot.store.tables import Case, Event, Letter, Outbound
+from dsr_bot.store import repositories
 
 NO_DATA = "no_data"
 ANSWERS = frozenset({CaseStatus.ANSWERED.value, CaseStatus.REJECTED.value})
@@ -164,34 +163,20 @@ def month_report(
     start = datetime.combine(date(year, month, 1), time(0), zone).astimezone(UTC)
     nxt = deadlines.add_months(date(year, month, 1), 1)
     end = datetime.combine(nxt, time(0), zone).astimezone(UTC)
-    found = list(
-        session.execute(
-            sa.select(Case)
-            .where(Case.received_at >= start, Case.received_at < end)
-            .order_by(Case.received_at, Case.id)
-        ).scalars()
-    )
+    found = repositories.cases_received(session, start, end)
     answers: dict[int, tuple[datetime, str]] = {}
     if found:
-        events = session.execute(
-            sa.select(Event.case_id, Event.at, Event.detail)
-            .where(Event.case_id.in_([c.id for c in found]), Event.action == "status_changed")
-            .order_by(Event.at, Event.id)
-        ).all()
-        for case_id, at, detail in events:
-            to = (detail or {}).get("to")
-            if to in ANSWERS and case_id not in answers:
-                answers[case_id] = (at, to)
+        ids = [c.id for c in found]
+        for event in repositories.events_of_cases(session, ids, "status_changed"):
+            to = (event.detail or {}).get("to")
+            if to in ANSWERS and event.case_id not in answers:
+                answers[event.case_id] = (event.at, to)
         # The reply's own recorded outcome (cases/replying.py): access answered with "no
         # personal data about you" is its own outcome.
-        for case_id, detail in session.execute(
-            sa.select(Event.case_id, Event.detail).where(
-                Event.case_id.in_([c.id for c in found]), Event.action == "reply_approved"
-            )
-        ).all():
-            outcomes = (detail or {}).get("outcomes") or {}
-            if outcomes.get("access") == NO_DATA and case_id in answers:
-                answers[case_id] = (answers[case_id][0], NO_DATA)
+        for event in repositories.events_of_cases(session, ids, "reply_approved"):
+            outcomes = (event.detail or {}).get("outcomes") or {}
+            if outcomes.get("access") == NO_DATA and event.case_id in answers:
+                answers[event.case_id] = (answers[event.case_id][0], NO_DATA)
     report = MonthReport(year, month, as_of=deadlines.receipt_date(now, zone))
     for c in found:
         answer = answers.get(c.id)
@@ -254,13 +239,7 @@ def month_letters(
     zone = ZoneInfo(timezone)
     start = datetime.combine(date(year, month, 1), time(0), zone).astimezone(UTC)
     end = datetime.combine(deadlines.add_months(date(year, month, 1), 1), time(0), zone)
-    rows = session.execute(
-        sa.select(Letter, Case.ref, Outbound.status, Outbound.sent_at)
-        .join(Case, Case.id == Letter.case_id)
-        .outerjoin(Outbound, Outbound.idempotency_key == Letter.key)
-        .where(Letter.created_at >= start, Letter.created_at < end.astimezone(UTC))
-        .order_by(Letter.created_at, Letter.id)
-    ).all()
+    rows = repositories.letters_written(session, start, end.astimezone(UTC))
     out: list[dict[str, object]] = []
     for letter, ref, status, sent_at in rows:
         if letter.channel == "post":

@@ -14,7 +14,15 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dsr_bot.store.tables import Case, CaseCounter, Event, InboundMessage, LeaderLease, Outbound
+from dsr_bot.store.tables import (
+    Case,
+    CaseCounter,
+    Event,
+    InboundMessage,
+    LeaderLease,
+    Letter,
+    Outbound,
+)
 
 
 # -- cases ----------------------------------------------------------------------------------
@@ -62,6 +70,47 @@ def first_message_with(session: Session, case_id: int, disposition: str) -> Inbo
         .order_by(InboundMessage.id)
         .limit(1)
     ).scalar_one_or_none()
+
+
+def cases_received(session: Session, start: datetime, end: datetime) -> list[Case]:
+    """Cases received in [start, end), in order of receipt."""
+    return list(
+        session.execute(
+            sa.select(Case)
+            .where(Case.received_at >= start, Case.received_at < end)
+            .order_by(Case.received_at, Case.id)
+        ).scalars()
+    )
+
+
+def events_of_cases(session: Session, case_ids: Sequence[int], action: str) -> list[Event]:
+    """The `action` events of these cases, oldest first."""
+    if not case_ids:
+        return []
+    return list(
+        session.execute(
+            sa.select(Event)
+            .where(Event.case_id.in_(list(case_ids)), Event.action == action)
+            .order_by(Event.at, Event.id)
+        ).scalars()
+    )
+
+
+def letters_written(
+    session: Session, start: datetime, end: datetime
+) -> list[tuple[Letter, str, str | None, datetime | None]]:
+    """Letters written in [start, end) with their case's reference and, for mail, the outbox
+    status and when it was sent."""
+    return [
+        (letter, ref, status, sent_at)
+        for letter, ref, status, sent_at in session.execute(
+            sa.select(Letter, Case.ref, Outbound.status, Outbound.sent_at)
+            .join(Case, Case.id == Letter.case_id)
+            .outerjoin(Outbound, Outbound.idempotency_key == Letter.key)
+            .where(Letter.created_at >= start, Letter.created_at < end)
+            .order_by(Letter.created_at, Letter.id)
+        ).all()
+    ]
 
 
 def all_cases(session: Session) -> list[Case]:
