@@ -34,13 +34,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus
 from dsr_bot.cases.service import record_event
-from dsr_bot.store.tables import Case, Event, InboundMessage, Letter, Outbound
+from dsr_bot.store import repositories
+from dsr_bot.store.tables import Case
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ SAFE_DETAIL_KEYS = frozenset(
 )
 REMOVED = "[removed]"
 ENDED_STATUSES = frozenset(s.value for s in CaseStatus if s not in OPEN_STATUSES)
+# Outbox items whose bytes are a copy of what went (or never will): never the queue.
+FINISHED = ("sent", "dead")
 
 
 @dataclass(frozen=True)
@@ -128,63 +130,10 @@ def scrub_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v if k in SAFE_DETAIL_KEYS else REMOVED for k, v in detail.items()}
 
 
-def _ended_before(before: datetime) -> Any:
-    """SQL condition: the case is in a terminal status and has been since before `before`."""
-    last_change = (
-        sa.select(sa.func.max(Event.at))
-        .where(Event.case_id == Case.id, Event.action == "status_changed")
-        .scalar_subquery()
-    )
-    ended_at = sa.func.coalesce(last_change, Case.closed_at)
-    return sa.and_(Case.status.in_(sorted(ENDED_STATUSES)), ended_at < before)
-
-
-def _old_message(before: datetime) -> Any:
-    """A late message (a reply after the case ended) keeps its own retention clock: it is
-    purged only once it is itself older than the cutoff, not the day it arrives."""
-    return sa.and_(InboundMessage.purged_at.is_(None), InboundMessage.received_at < before)
-
-
-def _raw_candidates(session: Session, before: datetime) -> list[Case]:
-    unpurged_message = sa.exists().where(InboundMessage.case_id == Case.id, _old_message(before))
-    unpurged_body = sa.exists().where(Outbound.case_id == Case.id, Outbound.body.is_not(None))
-    return list(
-        session.execute(
-            sa.select(Case)
-            .where(_ended_before(before))
-            .where(
-                sa.or_(
-                    unpurged_message,
-                    unpurged_body,
-                    Case.request_subject.is_not(None),
-                    Case.extension_reason.is_not(None),
-                )
-            )
-            .order_by(Case.id)
-        ).scalars()
-    )
-
-
-def _purge_messages(session: Session, where: Any, now: datetime) -> int:
-    result = session.execute(
-        sa.update(InboundMessage)
-        .where(where, InboundMessage.purged_at.is_(None))
-        .values(raw=None, sender=None, sender_name=None, subject=None, purged_at=now)
-    )
-    return int(result.rowcount or 0)
-
-
 def _purge_case_raw(session: Session, case: Case, now: datetime, before: datetime) -> int:
-    messages = _purge_messages(
-        session, sa.and_(InboundMessage.case_id == case.id, _old_message(before)), now
-    )
+    messages = repositories.empty_case_messages(session, case.id, before, now)
     # Sent mail is a copy of what the requester got; only finished items, never the queue.
-    outbound = session.execute(
-        sa.update(Outbound)
-        .where(Outbound.case_id == case.id, Outbound.body.is_not(None))
-        .where(Outbound.status.in_(["sent", "dead"]))
-        .values(body=None)
-    ).rowcount
+    outbound = repositories.empty_sent_bodies(session, case.id, FINISHED)
     case.request_subject = None
     case.extension_reason = None
     record_event(
@@ -198,22 +147,10 @@ def _purge_case_raw(session: Session, case: Case, now: datetime, before: datetim
 
 
 def _anonymise_case(session: Session, case: Case, now: datetime) -> None:
-    inbound_ids = sa.select(InboundMessage.id).where(InboundMessage.case_id == case.id)
-    events = list(
-        session.execute(
-            sa.select(Event).where(
-                sa.or_(Event.case_id == case.id, Event.inbound_id.in_(inbound_ids))
-            )
-        ).scalars()
-    )
+    events = repositories.case_and_message_events(session, case.id)
     for event in events:
         event.detail = scrub_detail(event.detail)
-    session.execute(
-        sa.update(Outbound)
-        .where(Outbound.case_id == case.id)
-        .where(Outbound.status.in_(["sent", "dead"]))
-        .values(recipient=None, payload={}, body=None)
-    )
+    repositories.forget_recipients(session, case.id, FINISHED)
     case.requester_email = None
     case.requester_name = None
     case.request_message_id = None
@@ -230,17 +167,13 @@ def _anonymise_case(session: Session, case: Case, now: datetime) -> None:
 
 def _purge_letters(session: Session, case: Case, now: datetime) -> None:
     """The kept letters' text goes; the row (purpose, channel, dates) stays as the fact."""
-    result = session.execute(
-        sa.update(Letter)
-        .where(Letter.case_id == case.id, Letter.purged_at.is_(None))
-        .values(recipient=None, subject=None, text=None, html=None, purged_at=now)
-    )
+    letters = repositories.empty_letters(session, case.id, now)
     record_event(
         session,
         action="retention_letters_purged",
         at=now,
         case_id=case.id,
-        detail={"letters": int(result.rowcount or 0)},
+        detail={"letters": letters},
     )
 
 
@@ -253,52 +186,21 @@ def purge(
     anon_before = cutoff(today, policy.raw_months + policy.anonymise_months, policy.timezone)
     letters_before = cutoff(today, policy.letter_months, policy.timezone)
     report = PurgeReport(dry_run=dry_run)
-    # Messages that never became a case: counted from receipt, as there is no closure.
-    orphans = sa.and_(
-        InboundMessage.case_id.is_(None),
-        InboundMessage.processed_at.is_not(None),
-        InboundMessage.received_at < raw_before,
-    )
     with factory() as session, session.begin():
-        raw_cases = _raw_candidates(session, raw_before)
+        raw_cases = repositories.cases_with_raw_data(session, ENDED_STATUSES, raw_before)
         report.raw_cases = [c.ref for c in raw_cases]
-        anon_cases = list(
-            session.execute(
-                sa.select(Case)
-                .where(_ended_before(anon_before))
-                .where(Case.anonymised_at.is_(None))
-                .order_by(Case.id)
-            ).scalars()
-        )
+        anon_cases = repositories.cases_to_anonymise(session, ENDED_STATUSES, anon_before)
         report.anonymised_cases = [c.ref for c in anon_cases]
-        letter_cases = list(
-            session.execute(
-                sa.select(Case)
-                .where(_ended_before(letters_before))
-                .where(sa.exists().where(Letter.case_id == Case.id, Letter.purged_at.is_(None)))
-                .order_by(Case.id)
-            ).scalars()
-        )
+        letter_cases = repositories.cases_with_letters(session, ENDED_STATUSES, letters_before)
         report.letter_cases = [c.ref for c in letter_cases]
         if dry_run:
-            report.raw_messages = session.execute(
-                sa.select(sa.func.count())
-                .select_from(InboundMessage)
-                .where(InboundMessage.purged_at.is_(None))
-                .where(
-                    sa.or_(
-                        orphans,
-                        sa.and_(
-                            InboundMessage.case_id.in_([c.id for c in raw_cases]),
-                            _old_message(raw_before),
-                        ),
-                    )
-                )
-            ).scalar_one()
+            report.raw_messages = repositories.count_raw_messages(
+                session, [c.id for c in raw_cases], raw_before
+            )
             return report
         for case in raw_cases:
             report.raw_messages += _purge_case_raw(session, case, now, raw_before)
-        orphaned = _purge_messages(session, orphans, now)
+        orphaned = repositories.empty_orphan_messages(session, raw_before, now)
         if orphaned:
             record_event(
                 session,

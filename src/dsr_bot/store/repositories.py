@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -337,3 +338,154 @@ def leader_lease(session: Session) -> tuple[str | None, int, datetime | None, da
     )
     holder, epoch, renewed = row if row is not None else (None, 0, None)
     return holder, int(epoch), renewed, server_now
+
+
+# -- retention (jobs/retention.py decides what goes and when; this is how it is asked) -------
+def _ended_before(ended: Iterable[str], before: datetime) -> Any:
+    """The case is in one of the `ended` statuses and has been since before `before`."""
+    last_change = (
+        sa.select(sa.func.max(Event.at))
+        .where(Event.case_id == Case.id, Event.action == "status_changed")
+        .scalar_subquery()
+    )
+    ended_at = sa.func.coalesce(last_change, Case.closed_at)
+    return sa.and_(Case.status.in_(sorted(ended)), ended_at < before)
+
+
+def _old_message(before: datetime) -> Any:
+    """A late message (a reply after the case ended) keeps its own retention clock: it is
+    purged only once it is itself older than the cutoff, not the day it arrives."""
+    return sa.and_(InboundMessage.purged_at.is_(None), InboundMessage.received_at < before)
+
+
+def _orphans(before: datetime) -> Any:
+    """Messages that never became a case: counted from receipt, as there is no closure."""
+    return sa.and_(
+        InboundMessage.case_id.is_(None),
+        InboundMessage.processed_at.is_not(None),
+        InboundMessage.received_at < before,
+    )
+
+
+def cases_with_raw_data(session: Session, ended: Iterable[str], before: datetime) -> list[Case]:
+    """Ended cases that still hold raw mail, sent bodies or free text older than `before`."""
+    unpurged_message = sa.exists().where(InboundMessage.case_id == Case.id, _old_message(before))
+    unpurged_body = sa.exists().where(Outbound.case_id == Case.id, Outbound.body.is_not(None))
+    return list(
+        session.execute(
+            sa.select(Case)
+            .where(_ended_before(ended, before))
+            .where(
+                sa.or_(
+                    unpurged_message,
+                    unpurged_body,
+                    Case.request_subject.is_not(None),
+                    Case.extension_reason.is_not(None),
+                )
+            )
+            .order_by(Case.id)
+        ).scalars()
+    )
+
+
+def cases_to_anonymise(session: Session, ended: Iterable[str], before: datetime) -> list[Case]:
+    return list(
+        session.execute(
+            sa.select(Case)
+            .where(_ended_before(ended, before))
+            .where(Case.anonymised_at.is_(None))
+            .order_by(Case.id)
+        ).scalars()
+    )
+
+
+def cases_with_letters(session: Session, ended: Iterable[str], before: datetime) -> list[Case]:
+    """Ended cases whose kept letters still hold their text."""
+    return list(
+        session.execute(
+            sa.select(Case)
+            .where(_ended_before(ended, before))
+            .where(sa.exists().where(Letter.case_id == Case.id, Letter.purged_at.is_(None)))
+            .order_by(Case.id)
+        ).scalars()
+    )
+
+
+def count_raw_messages(session: Session, case_ids: Sequence[int], before: datetime) -> int:
+    """What a purge would empty: these cases' old messages, and orphans older than `before`."""
+    return int(
+        session.execute(
+            sa.select(sa.func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.purged_at.is_(None))
+            .where(
+                sa.or_(
+                    _orphans(before),
+                    sa.and_(InboundMessage.case_id.in_(list(case_ids)), _old_message(before)),
+                )
+            )
+        ).scalar_one()
+    )
+
+
+def _empty_messages(session: Session, where: Any, now: datetime) -> int:
+    result = session.execute(
+        sa.update(InboundMessage)
+        .where(where, InboundMessage.purged_at.is_(None))
+        .values(raw=None, sender=None, sender_name=None, subject=None, purged_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def empty_case_messages(session: Session, case_id: int, before: datetime, now: datetime) -> int:
+    """Empty the case's messages older than `before` (bytes, sender, subject)."""
+    return _empty_messages(
+        session, sa.and_(InboundMessage.case_id == case_id, _old_message(before)), now
+    )
+
+
+def empty_orphan_messages(session: Session, before: datetime, now: datetime) -> int:
+    return _empty_messages(session, _orphans(before), now)
+
+
+def empty_sent_bodies(session: Session, case_id: int, finished: Iterable[str]) -> int:
+    """Drop the composed bytes of the case's finished outbox items (never the queue)."""
+    result = session.execute(
+        sa.update(Outbound)
+        .where(Outbound.case_id == case_id, Outbound.body.is_not(None))
+        .where(Outbound.status.in_(list(finished)))
+        .values(body=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def case_and_message_events(session: Session, case_id: int) -> list[Event]:
+    """Every audit event of the case and of its messages."""
+    inbound_ids = sa.select(InboundMessage.id).where(InboundMessage.case_id == case_id)
+    return list(
+        session.execute(
+            sa.select(Event).where(
+                sa.or_(Event.case_id == case_id, Event.inbound_id.in_(inbound_ids))
+            )
+        ).scalars()
+    )
+
+
+def forget_recipients(session: Session, case_id: int, finished: Iterable[str]) -> None:
+    """The case's finished outbox items keep no address, payload or bytes."""
+    session.execute(
+        sa.update(Outbound)
+        .where(Outbound.case_id == case_id)
+        .where(Outbound.status.in_(list(finished)))
+        .values(recipient=None, payload={}, body=None)
+    )
+
+
+def empty_letters(session: Session, case_id: int, now: datetime) -> int:
+    """The kept letters' text goes; the row (purpose, channel, dates) stays as the fact."""
+    result = session.execute(
+        sa.update(Letter)
+        .where(Letter.case_id == case_id, Letter.purged_at.is_(None))
+        .values(recipient=None, subject=None, text=None, html=None, purged_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
