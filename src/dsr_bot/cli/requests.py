@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from dsr_bot.cases.model import RequestType
 from dsr_bot.cli.main import session_factory
 from dsr_bot.cli.ops import SettingsSource, _now, now_option
 
@@ -56,18 +57,7 @@ def _received(value: str, settings: Any) -> datetime:
     "types",
     required=True,
     multiple=True,
-    type=click.Choice(
-        [
-            "access",
-            "erasure",
-            "rectification",
-            "restriction",
-            "portability",
-            "objection",
-            "marketing_optout",
-            "consent_withdrawal",
-        ]
-    ),
+    type=click.Choice([str(t) for t in RequestType]),
     help="A right asked for; repeat for several.",
 )
 @click.option("--name", required=True, help="The data subject's name.")
