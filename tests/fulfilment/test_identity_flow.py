@@ -30,7 +30,7 @@ from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Event, InboundMessage
 from tests.fixtures.bot import MAIL_FROM
 from tests.fixtures.slack_api import FakeSlack
-from tests.fixtures.slack_app import APPROVER, only_case, slack_settings, start_bot
+from tests.fixtures.slack_app import APPROVER, mail_bot, only_case
 from tests.fixtures.slack_payloads import (
     block_action,
     checked_values,
@@ -106,20 +106,16 @@ def bot(
     database_url: str,
     clock: Clock,
 ) -> Iterator[tuple[App, SlackRuntime]]:
-    settings = slack_settings(
+    with mail_bot(
+        mailbox,
+        smtp_sink,
         slack_api,
         database_url,
-        **mailbox.settings_overrides(),
-        **smtp_sink.settings_overrides(),
-        imap_sent_folder="",
-        slack_excerpt="full",
-    )
-    app, runtime = start_bot(settings, clock=clock, pump_interval=0.1)
-    try:
-        yield app, runtime
-    finally:
-        runtime.stop()
-        app.engine.dispose()
+        settings={"slack_excerpt": "full"},
+        clock=clock,
+        pump_interval=0.1,
+    ) as started:
+        yield started
 
 
 def card(slack: FakeSlack, predicate: Any, timeout: float = 10) -> list[Any]:

@@ -34,6 +34,7 @@ from tests.fixtures.slack_app import (
     APPROVER,
     audit,
     free_port,
+    mail_bot,
     only_case,
     slack_settings,
     start_bot,
@@ -368,19 +369,8 @@ def mailbot(
     slack_api: FakeSlack,
     database_url: str,
 ) -> Iterator[tuple[App, SlackRuntime]]:
-    settings = slack_settings(
-        slack_api,
-        database_url,
-        **mailbox.settings_overrides(),
-        **smtp_sink.settings_overrides(),
-        imap_sent_folder="",
-    )
-    app, runtime = start_bot(settings, pump_interval=0.2)
-    try:
-        yield app, runtime
-    finally:
-        runtime.stop()
-        app.engine.dispose()
+    with mail_bot(mailbox, smtp_sink, slack_api, database_url, pump_interval=0.2) as started:
+        yield started
 
 
 NB_ACCESS = mail(

@@ -21,7 +21,7 @@ from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Outbound
 from tests.fixtures.slack_api import FakeSlack
-from tests.fixtures.slack_app import APPROVER, audit, only_case, slack_settings, start_bot
+from tests.fixtures.slack_app import APPROVER, audit, mail_bot, only_case
 from tests.fixtures.slack_payloads import (
     block_action,
     select_value,
@@ -41,21 +41,12 @@ def bot(
     database_url: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[tuple[App, SlackRuntime]]:
-    settings = slack_settings(
-        slack_api,
-        database_url,
-        **mailbox.settings_overrides(),
-        **smtp_sink.settings_overrides(),
-        imap_sent_folder="",
-    )
     # The outage test drives the outbox itself, step by step: no background pump there.
     manual = "outage" in request.node.name
-    app, runtime = start_bot(settings, pump_interval=3600 if manual else 0.2)
-    try:
-        yield app, runtime
-    finally:
-        runtime.stop()
-        app.engine.dispose()
+    with mail_bot(
+        mailbox, smtp_sink, slack_api, database_url, pump_interval=3600 if manual else 0.2
+    ) as started:
+        yield started
 
 
 def card_button(slack_api: FakeSlack, action_id: str) -> str:

@@ -13,7 +13,7 @@ from dsr_bot.bootstrap import App
 from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from tests.fixtures.slack_api import FakeSlack
-from tests.fixtures.slack_app import APPROVER, only_case, slack_settings, start_bot
+from tests.fixtures.slack_app import APPROVER, mail_bot, only_case
 from tests.fixtures.slack_payloads import block_action
 from tests.intake.test_intake_e2e import SV_ERASURE
 from tests.slack.test_e2e import card_button, interact, wait
@@ -28,19 +28,8 @@ def bot(
     slack_api: FakeSlack,
     database_url: str,
 ) -> Iterator[tuple[App, SlackRuntime]]:
-    settings = slack_settings(
-        slack_api,
-        database_url,
-        **mailbox.settings_overrides(),
-        **smtp_sink.settings_overrides(),
-        imap_sent_folder="",
-    )
-    app, runtime = start_bot(settings, pump_interval=0.2)
-    try:
-        yield app, runtime
-    finally:
-        runtime.stop()
-        app.engine.dispose()
+    with mail_bot(mailbox, smtp_sink, slack_api, database_url, pump_interval=0.2) as started:
+        yield started
 
 
 def test_prepare_on_an_unverified_case_says_verify_first(
