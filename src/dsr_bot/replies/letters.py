@@ -21,6 +21,7 @@ from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.cases.replying import PLACEHOLDER
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
+from dsr_bot.replies.compose import message_bytes
 from dsr_bot.replies.context import REQUIRED_FIELDS, RenderedReply
 from dsr_bot.replies.markup import to_html_document
 from dsr_bot.store.tables import Case
@@ -120,7 +121,7 @@ class Letters:
             kind="mail",
             purpose=purpose,
             now=now,
-            body=bytes(mail),
+            body=message_bytes(mail),
             recipient=case.requester_email,
             case_id=case.id,
             payload={"to": [case.requester_email], "message_id": message_id},
