@@ -10,14 +10,16 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session, sessionmaker
 
-from dsr_bot.config import ConfigError, Settings, load_settings
-from dsr_bot.store.db import SchemaOutOfDate
+# Settings (pydantic), SQLAlchemy and Alembic are imported by the commands that use them:
+# `dsr-bot --help` and a mistyped command answer without loading them (start-up budget).
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from dsr_bot.config import Settings
 
 log = logging.getLogger("dsr_bot")
 
@@ -29,6 +31,8 @@ class Context:
 
     def settings(self, **overrides: Any) -> Settings:
         if self._settings is None or overrides:
+            from dsr_bot.config import load_settings
+
             self._settings = load_settings(self.config, **overrides)
         return self._settings
 
@@ -48,20 +52,32 @@ class Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            click.echo(f"dsr-bot: configuration error: {exc}", err=True)
+        except Exception as exc:
+            message = _clear_error(exc)
+            if message is None:
+                raise
+            click.echo(message, err=True)
             sys.exit(2)
-        except SchemaOutOfDate as exc:
-            click.echo(f"dsr-bot: {exc}", err=True)
-            sys.exit(2)
-        except (sa_exc.OperationalError, sa_exc.ArgumentError, sa_exc.InterfaceError) as exc:
+
+
+def _clear_error(exc: Exception) -> str | None:
+    """One line for configuration, schema and database errors; None for anything else.
+    A module not yet imported cannot have raised its exception, so none is imported here."""
+    config = sys.modules.get("dsr_bot.config")
+    if config is not None and isinstance(exc, config.ConfigError):
+        return f"dsr-bot: configuration error: {exc}"
+    store = sys.modules.get("dsr_bot.store.db")
+    if store is not None and isinstance(exc, store.SchemaOutOfDate):
+        return f"dsr-bot: {exc}"
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy import exc as sa_exc
+
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.ArgumentError | sa_exc.InterfaceError):
             # Unreachable server, wrong credentials, unreadable file: name the setting, never
             # the URL (it may carry a password).
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
-            click.echo(
-                f"dsr-bot: cannot use the database (DSR_BOT_DATABASE_URL): {reason}", err=True
-            )
-            sys.exit(2)
+            return f"dsr-bot: cannot use the database (DSR_BOT_DATABASE_URL): {reason}"
+    return None
 
 
 @click.group(cls=Main)
