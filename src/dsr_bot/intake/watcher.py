@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # above the rate mail arrives, while a crash only ever repeats one batch.
 STORE_BATCH = 100
 STORE_BATCH_BYTES = 32 * 1024 * 1024
-DECIDE_BATCH = 100
+DECIDE_BATCH = 25
 # A backlog is worked through in chunks of this many fetched messages: stored, decided and
 # acknowledged before the next chunk is fetched. Memory stays flat however long the
 # backlog, and the first requesters hear from us within seconds, not after the last mail
