@@ -104,6 +104,7 @@ def raw_fetch_rate(account, n: int) -> float:
 
 
 CLEANUP: list = []
+BOTS: list[subprocess.Popen] = []
 
 
 def _drop_schema(postgres: str, schema: str) -> None:
@@ -279,6 +280,7 @@ def main() -> None:
         # stderr to a file, not a pipe nobody reads: the bot logs a line per message.
         with open(root / "run-once.log", "wb") as log_file:
             proc = subprocess.Popen([*cmd, "--once"], env=env, stderr=log_file)
+            BOTS.append(proc)
             probe = RssProbe(proc.pid, url, [1_000, 10_000, 50_000])
             probe.start()
             _, status, usage = os.wait4(proc.pid, 0)
@@ -300,6 +302,7 @@ def main() -> None:
         live = subprocess.Popen(
             [*cmd, "-v"], env={**env, "DSR_BOT_HTTP_PORT": str(http_port)}, stderr=live_log
         )
+        BOTS.append(live)
         ready = wait_ready(http_port)
         assert abs(ready - (time.monotonic() - t_start)) < 1
         time.sleep(1)
@@ -323,6 +326,10 @@ def main() -> None:
         live.wait(timeout=20)
         live_log.close()
     finally:
+        for proc in BOTS:
+            if proc.poll() is None:  # never leave a bot behind against a stopped server
+                proc.kill()
+                proc.wait()
         smtp.stop()
         server.stop()
         for cleanup in CLEANUP:
