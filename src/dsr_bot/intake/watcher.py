@@ -257,7 +257,8 @@ class MailboxWatcher:
                 key = outcome.disposition.value
                 result.dispositions[key] = result.dispositions.get(key, 0) + 1
             if self._progress is not None:
-                self._progress(result.processed, result.processed + len(pending) - start)
+                left = len(pending) - start - len(chunk)
+                self._progress(result.processed, result.processed + left)
             if self.stop.is_set():
                 break
 
