@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     outbox_give_up_hours: float = Field(default=72.0, gt=0)
     # First retry delay after a failed send; doubles per attempt, capped at an hour.
     outbox_retry_initial: float = Field(default=30.0, ge=0)
+    # Items claimed (leased) per drain pass. A drain runs passes until nothing due is left;
+    # a smaller pass leaves fewer items leased, and so waiting out the lease, after a kill.
+    outbox_batch: int = Field(default=500, ge=1)
 
     # Slack (issue: chat-ops). Socket Mode needs bot+app tokens; HTTP mode bot token+secret.
     slack_bot_token: SecretStr | None = None

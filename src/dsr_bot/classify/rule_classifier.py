@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dsr_bot.cases.model import Classification
 from dsr_bot.classify.language import detect_language
 from dsr_bot.classify.rules import rule_evidence
@@ -29,3 +31,6 @@ class RuleClassifier:
         scores.update({label.value: RULE_SCORE for label in evidence.strong})
         language = detect_language(f"{subject or ''}\n{text or ''}")
         return decide(scores, language, self.threshold, self.review_low, evidence.follow_up)
+
+    def classify_batch(self, items: Sequence[tuple[str, str]]) -> list[Classification]:
+        return [self.classify(subject, text) for subject, text in items]

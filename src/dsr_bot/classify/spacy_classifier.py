@@ -4,7 +4,7 @@ optionally backed by explicit-phrase rules."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,6 +121,12 @@ class SpacyClassifier:
         scores, follow_up = self._combine(subject, text, doc.cats)
         language = detect_language(f"{subject}\n{text}")
         return decide(scores, language, self.thresholds, self.review_low, follow_up)
+
+    def classify_batch(
+        self, items: Sequence[tuple[str, str]], batch_size: int = 256
+    ) -> list[Classification]:
+        """One `nlp.pipe` over the batch (intake classifies each fetched batch this way)."""
+        return list(self.classify_many(items, batch_size))
 
     def classify_many(
         self, messages: Iterable[tuple[str, str]], batch_size: int = 256

@@ -14,13 +14,16 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.orm import Session
 
 from dsr_bot.cli.main import Context, pass_ctx, print_table, session_factory
-from dsr_bot.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from dsr_bot.config import Settings
 
 
 def _default_actor() -> str:

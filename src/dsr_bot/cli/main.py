@@ -10,19 +10,21 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session, sessionmaker
-
-from dsr_bot.config import ConfigError, Settings, load_settings
-from dsr_bot.store.db import DatabaseUnavailable, SchemaOutOfDate, is_transient
 
 # Exit statuses: 2 = configuration error (restarting cannot help; the unit does not retry),
 # 75 = EX_TEMPFAIL (sysexits.h): a dependency is away, try again later.
 EXIT_CONFIG = 2
 EXIT_TEMPFAIL = 75
+
+# Settings (pydantic), SQLAlchemy and Alembic are imported by the commands that use them:
+# `dsr-bot --help` and a mistyped command answer without loading them (start-up budget).
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from dsr_bot.config import Settings
 
 log = logging.getLogger("dsr_bot")
 
@@ -34,6 +36,8 @@ class Context:
 
     def settings(self, **overrides: Any) -> Settings:
         if self._settings is None or overrides:
+            from dsr_bot.config import load_settings
+
             self._settings = load_settings(self.config, **overrides)
         return self._settings
 
@@ -54,28 +58,41 @@ class Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            click.echo(f"dsr-bot: configuration error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except SchemaOutOfDate as exc:
-            click.echo(f"dsr-bot: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)
-        except DatabaseUnavailable as exc:
-            click.echo(f"dsr-bot: database unavailable: {exc}", err=True)
-            sys.exit(EXIT_TEMPFAIL)
-        except (sa_exc.OperationalError, sa_exc.ArgumentError, sa_exc.InterfaceError) as exc:
+        except Exception as exc:
+            clear = _clear_error(exc)
+            if clear is None:
+                raise
+            message, status = clear
+            click.echo(message, err=True)
+            sys.exit(status)
+
+
+def _clear_error(exc: Exception) -> tuple[str, int] | None:
+    """One line and an exit status for configuration, schema and database errors; None for
+    anything else. A module not yet imported cannot have raised its exception, so none is
+    imported here."""
+    config = sys.modules.get("dsr_bot.config")
+    if config is not None and isinstance(exc, config.ConfigError):
+        return f"dsr-bot: configuration error: {exc}", EXIT_CONFIG
+    store = sys.modules.get("dsr_bot.store.db")
+    if store is not None and isinstance(exc, store.SchemaOutOfDate):
+        return f"dsr-bot: {exc}", EXIT_CONFIG
+    if store is not None and isinstance(exc, store.DatabaseUnavailable):
+        return f"dsr-bot: database unavailable: {exc}", EXIT_TEMPFAIL
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy import exc as sa_exc
+
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.ArgumentError | sa_exc.InterfaceError):
             # Unreachable server, wrong credentials, unreadable file: name the setting, never
             # the URL (it may carry a password).
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
-            if is_transient(exc):
-                click.echo(
-                    f"dsr-bot: database unavailable (DSR_BOT_DATABASE_URL): {reason}", err=True
+            if store is not None and store.is_transient(exc):
+                return (
+                    f"dsr-bot: database unavailable (DSR_BOT_DATABASE_URL): {reason}",
+                    EXIT_TEMPFAIL,
                 )
-                sys.exit(EXIT_TEMPFAIL)
-            click.echo(
-                f"dsr-bot: cannot use the database (DSR_BOT_DATABASE_URL): {reason}", err=True
-            )
-            sys.exit(EXIT_CONFIG)
+            return f"dsr-bot: cannot use the database (DSR_BOT_DATABASE_URL): {reason}", EXIT_CONFIG
+    return None
 
 
 @click.group(cls=Main)

@@ -13,12 +13,14 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
 from dsr_bot.cli.main import session_factory
-from dsr_bot.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from dsr_bot.config import Settings
 
 
 class SettingsSource(Protocol):
@@ -172,6 +174,7 @@ def report_command(
     if fmt == "csv":
         text = report.as_csv(figures)
     elif fmt == "html":
+        from dsr_bot.config import ConfigError
         from dsr_bot.reports.report_html import as_html
 
         try:

@@ -12,7 +12,6 @@ from typing import Any
 import click
 
 from dsr_bot.cli.main import Context, pass_ctx, print_table, progress_bar, setup_logging
-from dsr_bot.config import load_settings
 
 log = logging.getLogger("dsr_bot")
 
@@ -97,6 +96,8 @@ def demo(ctx: Context, workdir: Path | None, as_json: bool) -> None:
             f"cannot write the demo to {workdir}: {exc.strerror}; "
             "pass --dir (or DSR_BOT_DEMO_DIR) with a writable directory"
         ) from None
+    from dsr_bot.config import load_settings
+
     settings = load_settings(
         None,
         database_url=f"sqlite:///{(workdir / 'demo.sqlite3').resolve()}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -66,8 +66,17 @@ class _Every:
         self.suppressed = 0
 
 
+# A backlog is worked through in chunks of this many fetched messages: stored, decided and
+# acknowledged before the next chunk is fetched. Memory stays flat however long the
+# backlog, and the first requesters hear from us within seconds, not after the last mail
+# of a 50,000-mail history. A single new mail is a chunk of one: nothing waits to fill one.
+STREAM_CHUNK = 1000
+
 # Tests install a function here to die (os._exit, like kill -9) at a named point of the
-# cycle ("store", "process") and prove that nothing is lost or doubled. Never set otherwise.
+# cycle and prove that nothing is lost or doubled: "store" (a chunk stored, nothing decided),
+# "decide" (inside a batch's transaction, one message decided, not committed), "process"
+# (a chunk decided, nothing sent), "drain" (one outbox pass sent and marked, more due).
+# Never set otherwise.
 crash_hook: Callable[[str], None] | None = None
 
 
@@ -183,9 +192,16 @@ class MailboxWatcher:
 
     def fetch_and_store(self) -> int:
         """Store what is new, a batch per transaction (bounded in count and bytes)."""
+        return sum(self._store_in_chunks(chunk=None))
+
+    def _store_in_chunks(self, chunk: int | None = STREAM_CHUNK) -> Iterator[int]:
+        """Store what is new; yield the count stored after every `chunk` messages and at the
+        end (at least once, 0 when nothing is new). The FETCH generator is paused between
+        chunks, not abandoned: the caller may use the connection meanwhile (Sent copies)."""
         uidvalidity = self.mailbox.uidvalidity
         last = self._last_uid(uidvalidity)
         count = 0
+        in_chunk = 0
         batch: list[RawMessage] = []
         batch_bytes = 0
         for fetched in self.mailbox.fetch_since(last):
@@ -200,14 +216,22 @@ class MailboxWatcher:
             )
             batch_bytes += len(fetched.raw)
             count += 1
+            in_chunk += 1
             if len(batch) >= STORE_BATCH or batch_bytes >= STORE_BATCH_BYTES:
                 self._store(uidvalidity, batch)
                 batch, batch_bytes = [], 0
             if self.stop.is_set():
                 break
+            if chunk is not None and in_chunk >= chunk:
+                if batch:
+                    self._store(uidvalidity, batch)
+                    batch, batch_bytes = [], 0
+                yield in_chunk
+                in_chunk = 0
         if batch:
             self._store(uidvalidity, batch)
-        return count
+        if in_chunk or not count:
+            yield in_chunk
 
     def tidy_server(self) -> None:
         uidvalidity = self.mailbox.uidvalidity
@@ -241,33 +265,51 @@ class MailboxWatcher:
             crash_hook(step)
 
     def cycle(self) -> CycleResult:
-        result = CycleResult(fetched=self.fetch_and_store())
-        self._crash_point("store")
+        """Fetch, store, decide and send chunk by chunk (STREAM_CHUNK), then tidy the server."""
+        result = CycleResult()
+        for stored in self._store_in_chunks():
+            result.fetched += stored
+            self._crash_point("store")
+            self._decide_pending(result)
+            self._crash_point("process")
+            result.sent += self.drain_outbox()
+            if self.stop.is_set():
+                break
+        self.tidy_server()
+        return result
+
+    def _decide_pending(self, result: CycleResult) -> None:
         pending = self.app.intake.pending_ids()
         for start in range(0, len(pending), DECIDE_BATCH):
             chunk = pending[start : start + DECIDE_BATCH]
-            for outcome in self.app.intake.process_batch(chunk):
+            outcomes = self.app.intake.process_batch(
+                chunk, checkpoint=lambda: self._crash_point("decide")
+            )
+            for outcome in outcomes:
                 result.processed += 1
                 key = outcome.disposition.value
                 result.dispositions[key] = result.dispositions.get(key, 0) + 1
             if self._progress is not None:
-                self._progress(start + len(chunk), len(pending))
+                left = len(pending) - start - len(chunk)
+                self._progress(result.processed, result.processed + left)
             if self.stop.is_set():
                 break
-        self._crash_point("process")
-        result.sent = self.drain_outbox()
-        self.tidy_server()
-        return result
 
     def drain_outbox(self) -> int:
-        """Send what is due. A sent mail enqueues its Sent-folder copy, hence a second pass."""
+        """Send everything due, pass after pass (`outbox_batch` items each), until a pass
+        sends nothing or we are told to stop: `run --once` must not exit with decided
+        acknowledgements unsent. A sent mail enqueues its Sent-folder copy, which a later
+        pass delivers. Passes end when one sends nothing, so an item that fails and is due
+        again at once (retry delay 0) cannot keep the loop going by itself."""
         box = self.app.outbox(extra=self._own_transports)
+        limit = self.settings.outbox_batch
         sent = 0
-        for _ in range(3):
-            drained = box.drain(stop=self.stop).sent
+        while not self.stop.is_set():
+            drained = box.drain(limit=limit, stop=self.stop).sent
             sent += drained
-            if not drained or self.stop.is_set():
+            if not drained:
                 break
+            self._crash_point("drain")
         return sent
 
     def _drain_quietly(self) -> None:

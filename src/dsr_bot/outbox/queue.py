@@ -35,6 +35,9 @@ SENT = "sent"
 DEAD = "dead"  # a permanent failure, or still failing when too old: fails /readyz
 
 LEASE = timedelta(minutes=5)
+# Claimed rows read per query while draining: few enough that letters with attachments
+# (exports of a requester's data) do not pile up in memory.
+LOAD_AT_ONCE = 50
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -321,14 +324,14 @@ class Outbox:
     def _deliver(
         self, claimed: list[int], result: DrainResult, stop: threading.Event | None
     ) -> None:
+        loaded: dict[int, Outbound] = {}
         for n, item_id in enumerate(claimed):
             if stop is not None and stop.is_set():
                 self._release(claimed[n:])
                 break
-            with self._factory() as session:
-                item = session.get(Outbound, item_id)
-                assert item is not None
-                session.expunge(item)
+            if item_id not in loaded:
+                loaded = self._load(claimed[n : n + LOAD_AT_ONCE])
+            item = loaded.pop(item_id)
             transport = self._transports[item.kind]
             breaker = self._breakers[item.kind]
             if not breaker.allows():
@@ -405,6 +408,14 @@ class Outbox:
             probe = self._breakers[kind].wait_seconds()
             waits.append(max(wait, probe) if probe is not None else wait)
         return min(waits) if waits else None
+
+    def _load(self, item_ids: list[int]) -> dict[int, Outbound]:
+        """Claimed rows, detached, read in one query rather than one session per item."""
+        with self._factory() as session:
+            items = session.execute(sa.select(Outbound).where(Outbound.id.in_(item_ids))).scalars()
+            loaded = {item.id: item for item in items}
+            session.expunge_all()
+        return loaded
 
     def _release(self, item_ids: list[int]) -> None:
         with self._factory() as session, session.begin():

@@ -22,7 +22,7 @@ from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.cases.replying import PLACEHOLDER
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
-from dsr_bot.replies.compose import addr_spec, needs_smtputf8
+from dsr_bot.replies.compose import addr_spec, message_bytes, needs_smtputf8
 from dsr_bot.replies.context import RenderedReply, acknowledgement_name, missing_fields
 from dsr_bot.replies.markup import to_html_document, to_print_document
 from dsr_bot.replies.render import long_date
@@ -180,7 +180,7 @@ class Letters:
             kind="mail",
             purpose=purpose,
             now=now,
-            body=bytes(mail),
+            body=message_bytes(mail),
             recipient=to_addr,
             case_id=case.id,
             payload={

@@ -150,12 +150,21 @@ class ReplyRenderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Compiled once per process: templates are reviewed files shipped with a release,
+            # and a stat() per letter showed in the intake profile.
+            auto_reload=False,
         )
         self._env.filters["longdate"] = _longdate_filter
         self._env.filters["local"] = _local_filter
+        self._languages: list[str] | None = None
 
     def languages(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(p.glob("*.j2")))
+        """Read from disk once: it used to be listed again for every letter."""
+        if self._languages is None:
+            self._languages = sorted(
+                p.name for p in self.root.iterdir() if p.is_dir() and any(p.glob("*.j2"))
+            )
+        return list(self._languages)
 
     def names(self) -> list[str]:
         """Every reply name found in any language (so a missing translation shows)."""

@@ -1,0 +1,68 @@
+"""Each decide batch is classified in one call, and the decisions are those of one-by-one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dsr_bot.bootstrap import build_app
+from dsr_bot.cases.model import Classification
+from dsr_bot.classify import RuleClassifier
+from dsr_bot.config import load_settings
+from dsr_bot.store import db
+from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from tests.intake.test_intake_e2e import AUTO_REPLY, EN_ACCESS, LATIN1, SALES, SV_ERASURE
+
+
+class CountingClassifier:
+    """The rule classifier (a real one), counting how it is called."""
+
+    def __init__(self, batches: bool = True) -> None:
+        self.inner = RuleClassifier()
+        self.single: list[str] = []
+        self.batches: list[int] = []
+        if not batches:
+            self.classify_batch = None  # type: ignore[assignment]  # a one-method plug-in
+
+    def classify(self, subject: str, text: str) -> Classification:
+        self.single.append(subject)
+        return self.inner.classify(subject, text)
+
+    def classify_batch(self, items: Sequence[tuple[str, str]]) -> list[Classification]:
+        self.batches.append(len(items))
+        return [self.inner.classify(s, t) for s, t in items]
+
+
+def decide_all(database_url: str, tmp_path: Path, classifier: CountingClassifier) -> list[str]:
+    if not database_url.startswith("sqlite"):
+        db.upgrade(db.make_engine(database_url))
+    settings = load_settings(
+        None,
+        database_url=database_url,
+        mail_from=MAIL_FROM,
+        controller_profile=str(CONTROLLER),
+        mail_outbox_dir=str(tmp_path / "out"),
+    )
+    app = build_app(settings, classifier=classifier)
+    now = datetime.now(UTC)
+    raws = (SV_ERASURE, EN_ACCESS, SALES, AUTO_REPLY, LATIN1, SV_ERASURE)  # the last: a copy
+    for uid, raw in enumerate(raws, 1):
+        app.intake.store_raw(mailbox="t", uidvalidity=1, uid=uid, raw=raw, received_at=now)
+    outcomes = app.intake.process_batch(app.intake.pending_ids())
+    return [o.disposition.value for o in sorted(outcomes, key=lambda o: o.inbound_id)]
+
+
+def test_a_batch_is_classified_in_one_call(database_url: str, tmp_path: Path):
+    classifier = CountingClassifier()
+    dispositions = decide_all(database_url, tmp_path, classifier)
+    assert classifier.batches == [6]  # every readable message, in one call
+    assert classifier.single == []  # the classify step found every result ready
+    assert dispositions == ["case", "case", "not_request", "not_request", "case", "case"]
+
+
+def test_a_classifier_without_a_batch_form_still_works(database_url: str, tmp_path: Path):
+    classifier = CountingClassifier(batches=False)
+    dispositions = decide_all(database_url, tmp_path, classifier)
+    assert classifier.batches == []
+    assert dispositions == ["case", "case", "not_request", "not_request", "case", "case"]
