@@ -4,6 +4,7 @@ Slack: the attachment stripping, its trigger at the end of a case, and the maski
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -16,6 +17,7 @@ from dsr_bot.cases import service
 from dsr_bot.cases.actions import StaffDesk
 from dsr_bot.cases.desk import Staff
 from dsr_bot.config import load_controller_profile
+from dsr_bot.mail.parse import mime_tree
 from dsr_bot.mail.strip import without_attachments
 from dsr_bot.replies import ReplyRenderer
 from dsr_bot.replies.letters import Letters
@@ -23,6 +25,7 @@ from dsr_bot.slack.cards import ID_MASK, excerpt_of, mask_id_numbers
 from dsr_bot.store import db
 from dsr_bot.store.tables import Case, Event, InboundMessage
 from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from tests.intake.fuzz.hostile import HOSTILE
 
 APPROVER = Staff("slack:UAPPROVER", approver=True)
 RECEIVED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -145,3 +148,24 @@ def test_identity_numbers_are_masked_on_cards(text: str, masked: bool) -> None:
     assert (ID_MASK in shown) is masked
     if masked:
         assert "1234" not in shown
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE))
+def test_stripping_a_hostile_stored_mail_stays_within_the_parse_budget(shape: str) -> None:
+    """The stored mail came from outside: taking it apart again at verification must cost
+    what parsing it cost at intake (bounded memory, no crash), not what `policy.default`
+    would (gigabytes, or minutes, on these shapes)."""
+    raw = HOSTILE[shape]()
+    tracemalloc.start()
+    try:
+        stripped, removed = without_attachments(raw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024 * 1024, peak
+    assert removed >= 0 and stripped
+    # No part that is not text survives in what is kept.
+    tree, _ = mime_tree(stripped)
+    assert tree is not None
+    kept = [p.get_content_maintype() for p in tree.walk() if not p.is_multipart()]
+    assert set(kept) <= {"text", "message"}

@@ -219,6 +219,16 @@ def _build_tree(raw: bytes, warnings: list[str]) -> Message | None:
     return tree
 
 
+def mime_tree(raw: bytes) -> tuple[Message | None, bool]:
+    """The MIME tree of `raw` under the same budget as `parse_message` (headers capped, the
+    structure bounded, parameters parsed once), for code that must take a stored message
+    apart again (mail/strip.py); and whether it covers only a prefix of `raw` (the
+    structure was too costly to read whole). None when no tree can be built."""
+    limit = structure_limit(raw)
+    tree = _build_tree(raw if limit is None else raw[: limit[0]], [])
+    return tree, limit is not None
+
+
 def _lines(raw: bytes, start: int, end: int) -> int:
     # The feed parser ends a line at CR, LF or CRLF (email.feedparser.NLCRE_crack).
     crlf = raw.count(b"\r\n", start, end)
