@@ -11,7 +11,6 @@ days paused, it does not restart. Identity numbers never reach the card.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -31,6 +30,7 @@ from dsr_bot.store.tables import Event, InboundMessage
 from tests.fixtures.bot import MAIL_FROM
 from tests.fixtures.slack_api import FakeSlack
 from tests.fixtures.slack_app import APPROVER, mail_bot, only_case
+from tests.fixtures.slack_app import newest_card as card
 from tests.fixtures.slack_payloads import (
     block_action,
     checked_values,
@@ -116,20 +116,6 @@ def bot(
         pump_interval=0.1,
     ) as started:
         yield started
-
-
-def card(slack: FakeSlack, predicate: Any, timeout: float = 10) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls = [
-            c
-            for c in slack.calls
-            if c.method in ("chat.postMessage", "chat.update") and "case_actions" in str(c.args)
-        ]
-        if calls and predicate(json.dumps(calls[-1].args["blocks"], ensure_ascii=False)):
-            return list(calls[-1].args["blocks"])
-        time.sleep(0.05)
-    raise AssertionError("the card never showed that")
 
 
 def click(slack: FakeSlack, blocks: list[Any], action_id: str) -> None:

@@ -24,7 +24,7 @@ from dsr_bot.intake.watcher import MailboxWatcher
 from dsr_bot.slack.runtime import SlackRuntime
 from dsr_bot.store.tables import Case, Event
 from tests.fixtures.slack_api import FakeSlack
-from tests.fixtures.slack_app import APPROVER, mail_bot, only_case
+from tests.fixtures.slack_app import APPROVER, mail_bot, newest_card, only_case
 from tests.fixtures.slack_payloads import block_action, text_value, view_submission
 from tests.intake.test_intake_e2e import mail
 
@@ -54,20 +54,6 @@ def bot(
 ) -> Iterator[tuple[App, SlackRuntime]]:
     with mail_bot(mailbox, smtp_sink, slack_api, database_url, pump_interval=0.1) as started:
         yield started
-
-
-def newest_card(slack: FakeSlack, predicate: Any, timeout: float = 10) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls = [
-            c
-            for c in slack.calls
-            if c.method in ("chat.postMessage", "chat.update") and "case_actions" in str(c.args)
-        ]
-        if calls and predicate(json.dumps(calls[-1].args["blocks"], ensure_ascii=False)):
-            return list(calls[-1].args["blocks"])
-        time.sleep(0.05)
-    raise AssertionError("the card never showed that")
 
 
 def button(blocks: list[Any], action_id: str) -> str | None:
