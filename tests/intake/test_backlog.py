@@ -61,14 +61,17 @@ def test_run_once_drains_pass_after_pass_until_nothing_is_due(mailbox, smtp_sink
     assert len(mailbox.uids("Sent")) == 70
 
 
-@pytest.mark.parametrize("crash_at", ["decide", "drain"])
+@pytest.mark.parametrize("crash_at", ["decide", "drain", "sent"])
 def test_kill_inside_a_batch_or_a_drain_loses_and_doubles_nothing(
     mailbox, smtp_sink, bot: Bot, crash_at: str
 ):
     append_many(mailbox, 6)
-    # One item per outbox pass, so "drain" dies with one acknowledgement sent and marked,
-    # and the others due but not leased to the dead process.
-    crashed = bot.cli("run", "--once", check=False, crash_after=crash_at, outbox_batch=1)
+    # "decide": after the first message, inside the batch's one transaction (all six).
+    # "drain": one item per outbox pass, so it dies with one acknowledgement sent and marked
+    # and the others due but not leased. "sent": one pass for all, so it dies with one sent
+    # and marked and five still leased to the dead process, which the next run takes back.
+    batch = 1 if crash_at == "drain" else 50
+    crashed = bot.cli("run", "--once", check=False, crash_after=crash_at, outbox_batch=batch)
     assert crashed.returncode == 70, crashed.stderr
     before = acknowledged(smtp_sink)
     if crash_at == "decide":

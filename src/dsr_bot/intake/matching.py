@@ -7,12 +7,7 @@ from sqlalchemy.orm import Session
 from dsr_bot.cases.model import find_ref
 from dsr_bot.mail.parse import ParsedMessage
 from dsr_bot.store import repositories
-from dsr_bot.store.tables import Case, InboundMessage
-
-
-def find_duplicate(session: Session, row: InboundMessage) -> InboundMessage | None:
-    """Same mail seen under another UID (moved back, UIDVALIDITY reset, two aliases)."""
-    return repositories.earlier_copy(session, row)
+from dsr_bot.store.tables import Case
 
 
 def thread_to_case(session: Session, msg: ParsedMessage) -> tuple[Case, str] | None:

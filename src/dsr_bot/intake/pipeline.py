@@ -257,7 +257,11 @@ class Intake:
         return outcomes[0] if outcomes else None
 
     def process_batch(
-        self, inbound_ids: Sequence[int], *, checkpoint: Callable[[], None] | None = None
+        self,
+        inbound_ids: Sequence[int],
+        *,
+        checkpoint: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> list[Outcome]:
         """Decide several messages in one transaction, each inside its own savepoint.
 
@@ -269,7 +273,9 @@ class Intake:
         The batch is read in one query and parsed up front, and every readable message is
         classified in one `classify_batch` call (one `nlp.pipe`): the `classify` step then
         finds its result ready. `checkpoint` runs after each decided message, inside the
-        transaction (the crash tests kill the process there).
+        transaction (the crash tests kill the process there). When `stop` is set, the batch
+        ends after the message in hand: what is decided commits, the rest is left as it was
+        (its attempt uncounted) for the next start.
         """
         outcomes: list[Outcome] = []
         with self._factory() as session:
@@ -285,16 +291,19 @@ class Intake:
         # so that it cannot take the rest of a batch with it again.
         for inbound_id in inbound_ids:
             if prior.get(inbound_id, 0) > 0:
-                outcomes += self._decide_counted([inbound_id], checkpoint)
+                outcomes += self._decide_counted([inbound_id], checkpoint, stop)
         fresh = [i for i in inbound_ids if prior.get(i) == 0]
         if fresh:
-            outcomes += self._decide_counted(fresh, checkpoint)
+            outcomes += self._decide_counted(fresh, checkpoint, stop)
         for outcome in outcomes:
             metrics.record_outcome(outcome)  # after the commit: a rollback is never counted
         return outcomes
 
     def _decide_counted(
-        self, inbound_ids: Sequence[int], checkpoint: Callable[[], None] | None
+        self,
+        inbound_ids: Sequence[int],
+        checkpoint: Callable[[], None] | None,
+        stop: threading.Event | None = None,
     ) -> list[Outcome]:
         with self._factory() as session, session.begin():
             session.execute(
@@ -304,7 +313,7 @@ class Intake:
                 .values(attempts=InboundMessage.attempts + 1)
             )  # committed before the work: a crash during it still counts
         try:
-            return self._decide_rows(inbound_ids, checkpoint)
+            return self._decide_rows(inbound_ids, checkpoint, stop)
         except sa.exc.DBAPIError:
             # The database failed, not the message: the attempt must not count towards its
             # quarantine. Best effort; if the database is down this fails too, and then the
@@ -323,7 +332,10 @@ class Intake:
             raise
 
     def _decide_rows(
-        self, inbound_ids: Sequence[int], checkpoint: Callable[[], None] | None
+        self,
+        inbound_ids: Sequence[int],
+        checkpoint: Callable[[], None] | None,
+        stop: threading.Event | None = None,
     ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         with self._factory() as session, session.begin():
@@ -337,21 +349,43 @@ class Intake:
             self.classifier.prime(
                 [steps.classifier_input(msg) for msg, _ in parsed.values() if msg and msg.ok]
             )
+            readable = [msg for msg, _ in parsed.values() if msg is not None]
+            batch = steps.BatchMemo.load(
+                session,
+                self._clock(),
+                [row.raw_sha256 for row in rows],
+                [msg.message_id for msg in readable],
+                [msg.sender_email for msg in readable],
+            )
             try:
-                for row in rows:
+                for n, row in enumerate(rows):
+                    if stop is not None and stop.is_set():
+                        self._uncount(session, [r.id for r in rows[n:]])
+                        break
                     msg, seconds = parsed[row.id]
                     try:
                         with session.begin_nested():
-                            outcomes.append(self._decide(session, row, msg, seconds))
+                            outcomes.append(self._decide(session, row, msg, seconds, batch))
                     except sa.exc.DBAPIError:
                         raise  # the database, not the message
                     except Exception as exc:
                         outcomes.append(self._record_failure(session, row.id, exc))
+                    batch.decided(row)
                     if checkpoint is not None:
                         checkpoint()
             finally:
                 self.classifier.clear()
         return outcomes
+
+    @staticmethod
+    def _uncount(session: Session, inbound_ids: list[int]) -> None:
+        """Messages a stop left unread: their attempt did not happen."""
+        session.execute(
+            sa.update(InboundMessage)
+            .where(InboundMessage.id.in_(inbound_ids), InboundMessage.attempts > 0)
+            .values(attempts=InboundMessage.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
 
     def _lock_unprocessed(
         self, session: Session, inbound_ids: Sequence[int]
@@ -409,6 +443,7 @@ class Intake:
         row: InboundMessage,
         msg: ParsedMessage | None = None,
         parse_seconds: float = 0.0,
+        batch: steps.BatchMemo | None = None,
     ) -> Outcome:
         now = self._clock()
         if msg is None:
@@ -420,7 +455,9 @@ class Intake:
         row.sender_name = msg.sender_name
         row.subject = msg.subject
         row.processed_at = now
-        deciding = steps.Deciding(session, row, msg, now, self, parse_seconds=parse_seconds)
+        deciding = steps.Deciding(
+            session, row, msg, now, self, parse_seconds=parse_seconds, batch=batch
+        )
         decision = steps.decide(deciding)
         return self._record(session, row, decision, now)
 

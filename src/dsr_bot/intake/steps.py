@@ -24,7 +24,7 @@ events and its outbox rows together (see pipeline.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -38,7 +38,7 @@ from dsr_bot.cases.ports import LetterPort
 from dsr_bot.classify.base import Classifier
 from dsr_bot.fulfilment.suppression import stop_marketing_at_once
 from dsr_bot.intake.follow_ups import note_classification, route_follow_up
-from dsr_bot.intake.matching import find_duplicate, thread_to_case
+from dsr_bot.intake.matching import thread_to_case
 from dsr_bot.mail.address import limit_key, reply_address
 from dsr_bot.mail.loops import auto_reply_reason, is_automatic_response
 from dsr_bot.mail.parse import ParsedMessage, sniff_identity
@@ -103,6 +103,7 @@ class Deciding:
     loop_reason: str | None = None
     result: Classification | None = None
     case: Case | None = None
+    batch: BatchMemo | None = field(default=None, repr=False)
     _thread: tuple[Case, str] | None = field(default=None, repr=False)
     _threaded: bool = field(default=False, repr=False)
 
@@ -117,9 +118,82 @@ class Deciding:
 Step = Callable[[Deciding], Decision | None]
 
 
+@dataclass
+class BatchMemo:
+    """What each message of a batch would otherwise ask the database again, read once per
+    batch (one query each) and kept current in memory while the batch is decided.
+
+    - earlier copies of the batch's messages (same digest, or same Message-ID and sender),
+      from the database and from the batch's own earlier messages;
+    - acknowledgements in the last hour (the hourly cap) and in the last day per sender
+      (the per-sender limit), counted up as the batch queues its own.
+
+    Everything here is within the batch's one transaction, so the counts are those a
+    row-by-row read would see, except for letters another process queues meanwhile (a
+    staff-opened case's acknowledgement): the limits are guards against forged-From floods,
+    and one batch of lag on them does not change that. A message whose savepoint rolls back
+    after its acknowledgement was counted leaves the count one too high: the guard errs
+    towards caution.
+    """
+
+    acks_last_hour: int = 0
+    acks_by_sender: dict[str, int] = field(default_factory=dict)
+    _copies: list[InboundMessage] = field(default_factory=list)
+
+    @classmethod
+    def load(
+        cls,
+        session: Session,
+        now: datetime,
+        sha256s: Sequence[str],
+        message_ids: Sequence[str | None],
+        senders: Sequence[str | None],
+    ) -> BatchMemo:
+        copies = repositories.decided_copies(session, sha256s, [mid for mid in message_ids if mid])
+        return cls(
+            acks_last_hour=repositories.acknowledgements_since(session, now - timedelta(hours=1)),
+            acks_by_sender=repositories.acknowledgements_by_sender_since(
+                session, now - timedelta(days=1), [limit_key(s) for s in senders if s]
+            ),
+            _copies=copies,
+        )
+
+    def earlier_copy(self, row: InboundMessage) -> InboundMessage | None:
+        """As repositories.earlier_copy: the oldest decided message with the same bytes, or
+        the same Message-ID from the same sender."""
+        same = [
+            c
+            for c in self._copies
+            if c.id != row.id
+            and (
+                c.raw_sha256 == row.raw_sha256
+                or (row.message_id and c.message_id == row.message_id and c.sender == row.sender)
+            )
+        ]
+        return min(same, key=lambda c: c.id) if same else None
+
+    def decided(self, row: InboundMessage) -> None:
+        """`row` is decided in this batch: a later copy in the batch finds it."""
+        self._copies.append(row)
+
+    def acknowledged(self, sender: str) -> None:
+        self.acks_last_hour += 1
+        key = limit_key(sender)
+        self.acks_by_sender[key] = self.acks_by_sender.get(key, 0) + 1
+
+
+def memo(m: Deciding) -> BatchMemo:
+    """The batch's memo; a message decided on its own (tests, a single decide) reads one."""
+    if m.batch is None:
+        m.batch = BatchMemo.load(
+            m.session, m.now, [m.row.raw_sha256], [m.row.message_id], [m.row.sender]
+        )
+    return m.batch
+
+
 def duplicate(m: Deciding) -> Decision | None:
     """A copy of a message decided before: same fate, never a second case or answer."""
-    first = find_duplicate(m.session, m.row)
+    first = memo(m).earlier_copy(m.row)
     if first is None:
         return None
     m.row.duplicate_of = first.id
@@ -296,6 +370,7 @@ def acknowledge(m: Deciding) -> Decision | None:
             log.warning("case %s: acknowledgement not composed (%s)", case.ref, type(exc).__name__)
             why_not = "no valid reply address" if "address" in str(exc) else "could not be composed"
         else:
+            memo(m).acknowledged(m.msg.sender_email or "")
             service.record_event(
                 m.session,
                 action="acknowledgement_queued",
@@ -323,9 +398,8 @@ def _ack_refusal(m: Deciding) -> str | None:
     except ValueError as exc:
         return str(exc)  # "no valid reply address" (e.g. anna@localhost, a quoted part)
     policy = m.tools.policy
-    if repositories.acknowledgements_since(m.session, m.now - timedelta(hours=1)) >= (
-        policy.ack_limit_per_hour
-    ):
+    seen = memo(m)
+    if seen.acks_last_hour >= policy.ack_limit_per_hour:
         metrics.acknowledgement_capped()
         for listener in m.tools.listeners:
             capped = getattr(listener, "acknowledgements_capped", None)
@@ -333,12 +407,8 @@ def _ack_refusal(m: Deciding) -> str | None:
                 capped(m.session, policy.ack_limit_per_hour, m.now)
         return f"more than {policy.ack_limit_per_hour} acknowledgements in the last hour"
     # Per sender, on the normalised address: Name+1@x.se and name+2@X.se are one sender.
-    key = limit_key(sender)
-    recipients = repositories.acknowledgement_recipients_since(
-        m.session, m.now - timedelta(days=1), domain=key.rpartition("@")[2]
-    )
     limit = policy.ack_limit_per_sender_per_day
-    if sum(limit_key(r or "") == key for r in recipients) >= limit:
+    if seen.acks_by_sender.get(limit_key(sender), 0) >= limit:
         return f"more than {limit} acknowledgements to this sender in 24 h"
     return None
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # above the rate mail arrives, while a crash only ever repeats one batch.
 STORE_BATCH = 100
 STORE_BATCH_BYTES = 32 * 1024 * 1024
-DECIDE_BATCH = 25
+DECIDE_BATCH = 200
 # Reconnect pacing (issue 16): back within RECONNECT_MAX s of the server's return, without
 # hammering it; a refused login is a person's problem and is retried slowly.
 RECONNECT_INITIAL = 0.5
@@ -283,7 +283,7 @@ class MailboxWatcher:
         for start in range(0, len(pending), DECIDE_BATCH):
             chunk = pending[start : start + DECIDE_BATCH]
             outcomes = self.app.intake.process_batch(
-                chunk, checkpoint=lambda: self._crash_point("decide")
+                chunk, checkpoint=lambda: self._crash_point("decide"), stop=self.stop
             )
             for outcome in outcomes:
                 result.processed += 1

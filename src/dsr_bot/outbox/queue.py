@@ -35,6 +35,9 @@ SENT = "sent"
 DEAD = "dead"  # a permanent failure, or still failing when too old: fails /readyz
 
 LEASE = timedelta(minutes=5)
+# Test-only: called with "sent" after each item is marked sent, while the rest of the drain's
+# items are still leased to this process (tests/fixtures/crashing_cli.py kills it there).
+crash_hook: Callable[[str], None] | None = None
 # Claimed rows read per query while draining: few enough that letters with attachments
 # (exports of a requester's data) do not pile up in memory.
 LOAD_AT_ONCE = 50
@@ -196,8 +199,12 @@ def enqueue(
     recipient: str | None = None,
     case_id: int | None = None,
     external_id: str | None = None,
+    recipient_key: str | None = None,
 ) -> bool:
-    """Add an item unless one with this key exists. Returns True if it was added."""
+    """Add an item unless one with this key exists. Returns True if it was added.
+
+    `recipient_key` is the recipient as per-sender limits count it (the caller normalises:
+    this layer knows no address rules)."""
     values = {
         "idempotency_key": key,
         "kind": kind,
@@ -205,6 +212,7 @@ def enqueue(
         "payload": payload or {},
         "body": body,
         "recipient": recipient,
+        "recipient_key": recipient_key,
         "case_id": case_id,
         "status": PENDING,
         "attempts": 0,
@@ -290,22 +298,24 @@ class Outbox:
                 .scalars()
                 .all()
             )
-            claimed = []
-            for item_id in due:
-                res = session.execute(
-                    sa.update(Outbound)
-                    .where(Outbound.id == item_id)
-                    .where(
-                        sa.or_(
-                            Outbound.status == PENDING,
-                            sa.and_(Outbound.status == SENDING, Outbound.claimed_until < now),
-                        )
+            if not due:
+                return []
+            # One conditional UPDATE for the lot; RETURNING says which rows this call won
+            # (a row another instance claimed meanwhile fails the WHERE and is not ours).
+            claimed = session.execute(
+                sa.update(Outbound)
+                .where(Outbound.id.in_(due))
+                .where(
+                    sa.or_(
+                        Outbound.status == PENDING,
+                        sa.and_(Outbound.status == SENDING, Outbound.claimed_until < now),
                     )
-                    .values(status=SENDING, claimed_until=now + LEASE, claimed_by=me)
                 )
-                if res.rowcount:
-                    claimed.append(item_id)
-            return claimed
+                .values(status=SENDING, claimed_until=now + LEASE, claimed_by=me)
+                .returning(Outbound.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+            return sorted(claimed, key=due.index)
 
     def drain(self, limit: int = 500, stop: threading.Event | None = None) -> DrainResult:
         """Send what is due. With `stop` set mid-way, the rest is released, not left leased,
@@ -362,7 +372,9 @@ class Outbox:
                     log.debug("outbox item %s attempt failed: %s", item_id, type(exc).__name__)
                     breaker.failed(type(exc).__name__)
                 continue
-            self._sent(item_id, external_id)
+            self._sent(item, external_id)
+            if crash_hook is not None:
+                crash_hook("sent")
             metrics.outbox_sent(item.kind, item.purpose)
             result.sent += 1
             if breaker.succeeded() is not None:
@@ -425,18 +437,27 @@ class Outbox:
                 .values(status=PENDING, claimed_until=None)
             )
 
-    def _sent(self, item_id: int, external_id: str | None) -> None:
+    def _sent(self, item: Outbound, external_id: str | None) -> None:
+        """Marked sent at once, in a transaction of its own: the window for a duplicate
+        after a crash is one item, whatever the batch. One UPDATE, no ORM load: the item
+        is the detached copy `_deliver` already holds."""
         now = self._clock()
+        values: dict[str, Any] = {
+            "status": SENT,
+            "sent_at": now,
+            "attempts": Outbound.attempts + 1,
+            "claimed_until": None,
+            "last_error": None,
+        }
+        if external_id:
+            values["external_id"] = external_id
         with self._factory() as session, session.begin():
-            item = session.get(Outbound, item_id)
-            assert item is not None
-            item.status = SENT
-            item.sent_at = now
-            item.attempts += 1
-            item.claimed_until = None
-            item.last_error = None
-            if external_id:
-                item.external_id = external_id
+            session.execute(
+                sa.update(Outbound)
+                .where(Outbound.id == item.id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
             if self._on_sent is not None:
                 self._on_sent(session, item, now)
 

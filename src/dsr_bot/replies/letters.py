@@ -21,6 +21,7 @@ from dsr_bot import outbox
 from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.cases.replying import PLACEHOLDER
+from dsr_bot.mail.address import limit_key
 from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
 from dsr_bot.replies.compose import addr_spec, message_bytes, needs_smtputf8
 from dsr_bot.replies.context import RenderedReply, acknowledgement_name, missing_fields
@@ -182,6 +183,7 @@ class Letters:
             now=now,
             body=message_bytes(mail),
             recipient=to_addr,
+            recipient_key=limit_key(to_addr),
             case_id=case.id,
             payload={
                 "to": [envelope_to],

@@ -165,23 +165,21 @@ def stored_messages_of_case(session: Session, case_id: int) -> list[InboundMessa
     )
 
 
-def earlier_copy(session: Session, row: InboundMessage) -> InboundMessage | None:
-    """A decided message with the same bytes, or the same Message-ID from the same sender."""
-    same = sa.or_(
-        InboundMessage.raw_sha256 == row.raw_sha256,
-        sa.and_(
-            InboundMessage.message_id == row.message_id,
-            InboundMessage.sender == row.sender,
-        )
-        if row.message_id
-        else sa.false(),
+def decided_copies(
+    session: Session, sha256s: Sequence[str], message_ids: Sequence[str]
+) -> list[InboundMessage]:
+    """Decided messages with any of these digests or Message-IDs, oldest first: a batch's
+    candidates for an earlier copy (intake/steps.BatchMemo compares senders), in one query."""
+    same = [InboundMessage.raw_sha256.in_(sorted(set(sha256s)))]
+    if message_ids:
+        same.append(InboundMessage.message_id.in_(sorted(set(message_ids))))
+    return list(
+        session.execute(
+            sa.select(InboundMessage)
+            .where(InboundMessage.processed_at.is_not(None), sa.or_(*same))
+            .order_by(InboundMessage.id)
+        ).scalars()
     )
-    return session.execute(
-        sa.select(InboundMessage)
-        .where(InboundMessage.id != row.id, InboundMessage.processed_at.is_not(None), same)
-        .order_by(InboundMessage.id)
-        .limit(1)
-    ).scalar_one_or_none()
 
 
 def messages_with_case_refs(session: Session) -> list[tuple[InboundMessage, str | None]]:
@@ -220,21 +218,25 @@ def acknowledgements_since(session: Session, since: datetime) -> int:
     )
 
 
-def acknowledgement_recipients_since(
-    session: Session, since: datetime, *, domain: str
-) -> list[str | None]:
-    """Recipients of acknowledgements queued since `since` at `domain` (any case): the
-    caller compares normalised addresses, which SQL cannot."""
-    escaped = domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return list(
-        session.execute(
-            sa.select(Outbound.recipient).where(
+def acknowledgements_by_sender_since(
+    session: Session, since: datetime, keys: Sequence[str]
+) -> dict[str, int]:
+    """Acknowledgements queued since `since` per normalised recipient (`recipient_key`, see
+    mail.address.limit_key), for these keys only: an index lookup per key, not a scan."""
+    if not keys:
+        return {}
+    return {
+        key: int(count)
+        for key, count in session.execute(
+            sa.select(Outbound.recipient_key, sa.func.count())
+            .where(
                 Outbound.purpose == "acknowledgement",
                 Outbound.created_at >= since,
-                sa.func.lower(Outbound.recipient).like(f"%@{escaped}", escape="\\"),
+                Outbound.recipient_key.in_(sorted(set(keys))),
             )
-        ).scalars()
-    )
+            .group_by(Outbound.recipient_key)
+        ).all()
+    }
 
 
 def outbound_key_exists(session: Session, key: str) -> bool:

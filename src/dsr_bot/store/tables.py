@@ -220,6 +220,9 @@ class Outbound(Base):
     purpose: Mapped[str] = mapped_column(sa.String(64))
     idempotency_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     recipient: Mapped[str | None] = mapped_column(sa.String(320), index=True)
+    # The recipient as the per-sender limits count it (mail.address.limit_key): indexed, so
+    # "acknowledgements to this sender today" is a lookup, not a scan of the day's mail.
+    recipient_key: Mapped[str | None] = mapped_column(sa.String(320), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     body: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
