@@ -23,6 +23,8 @@ from dsr_bot.replies import (
     make_message_id,
     sample_context,
 )
+from dsr_bot.replies import compose as composing
+from dsr_bot.replies.compose import header_text, message_bytes
 
 BASE = {
     "from_addr": "personuppgiftsansvarig@micromedic.se",
@@ -260,3 +262,114 @@ def test_rendered_reply_round_trips_through_composition() -> None:
     assert str(parsed["Subject"]) == reply.subject
     assert body_text(parsed, "plain") == reply.text
     assert body_text(parsed, "html") == reply.html
+
+
+# -- the letter written directly (no attachments) reads as the email package would build it --
+TRICKY_NAMES = [
+    "Anna Svensson",
+    "Åsa Öberg",
+    'Smith, John "Jr"',
+    "Ærlig Østergård Ålesund",
+    "李雷",
+    "A" * 190,
+    "Ünïcödé " * 20,
+    "=?utf-8?q?Bcc:_x?=",
+    "",
+]
+TRICKY_SUBJECTS = [
+    "Registerutdrag",
+    "Vi har tagit emot din begäran (DSR-2026-0001)",
+    "Re: " + "very long subject words " * 12,
+    "Ämne " + "ÅÄÖ" * 60,
+    "emoji 📨 and tabs\tand\r\nCRLF",
+    "x" * 300,
+]
+
+
+def _reference_build(headers: list[tuple[str, object]], text: str, html: str) -> EmailMessage:
+    """What compose_reply built with the email package for every letter before issue 15."""
+    msg = EmailMessage(policy=email_policy.SMTP)
+    for name, value in headers:
+        msg[name] = value
+    msg.set_content(text, charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return message_from_bytes(msg.as_bytes(), policy=email_policy.default)
+
+
+@pytest.mark.parametrize("name", TRICKY_NAMES)
+@pytest.mark.parametrize("subject", TRICKY_SUBJECTS)
+def test_plain_letter_reads_as_the_email_package_builds_it(name: str, subject: str) -> None:
+    text = "Hej Åsa!\n\nRad två, lång nog att brytas av quoted-printable: " + "ord " * 40
+    html = "<p>Hej &amp; välkommen</p>\n" + "<p>x</p>" * 50
+    refs = [f"<r{i}@example.com>" for i in range(25)]
+    msg = compose_reply(
+        from_addr="personuppgiftsansvarig@micromedic.se",
+        from_name="Micromedic AB",
+        to_addr="anna@example.se",
+        to_name=name,
+        subject=subject,
+        text=text,
+        html=html,
+        in_reply_to="<req@example.se>",
+        references=refs,
+        message_id="<ours@micromedic.se>",
+    )
+    raw = message_bytes(msg)
+    assert all(len(line) <= composing.MAX_LINE_OCTETS for line in raw.split(b"\r\n"))
+    got = message_from_bytes(raw, policy=email_policy.default)
+    want = _reference_build(
+        [
+            ("From", composing._mailbox("personuppgiftsansvarig@micromedic.se", "Micromedic AB")),
+            ("To", composing._mailbox("anna@example.se", name)),
+            ("Subject", header_text(subject)[: composing.MAX_SUBJECT_CHARS].rstrip()),
+            ("Date", str(got["Date"])),
+            ("Message-ID", "<ours@micromedic.se>"),
+            ("In-Reply-To", "<req@example.se>"),
+            ("References", " ".join(composing.thread_references(refs, "<req@example.se>"))),
+            ("Auto-Submitted", "auto-replied"),
+            ("X-Auto-Response-Suppress", "All"),
+        ],
+        text,
+        html,
+    )
+    for header in HEADERS:
+        assert str(got[header]) == str(want[header]), header
+    assert got.get_content_type() == "multipart/alternative"
+    got_parts = [(p.get_content_type(), p.get_content()) for p in got.iter_parts()]
+    want_parts = [(p.get_content_type(), p.get_content()) for p in want.iter_parts()]
+    assert got_parts == want_parts
+    assert sorted(map(str.lower, got)) == sorted(map(str.lower, want))
+
+
+HEADERS = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Auto-Submitted",
+    "X-Auto-Response-Suppress",
+]
+
+
+@pytest.mark.parametrize(
+    ("head", "why"),
+    [
+        (b"From: a@b.se\r\nBcc: x@y.se\r\n\r\nbody", "altered"),
+        (b"From: a@b.se\nBcc: x@y.se\r\n\r\nbody", "bare CR or LF"),
+        (b"From: a@b.se\r\nnot a field\r\n\r\nbody", "not a header field"),
+        (b"From: a@b.se\r\nFrom: c@d.se\r\n\r\nbody", "altered"),
+        (b"From: " + b"x" * 999 + b"\r\n\r\nbody", "998"),
+    ],
+)
+def test_serialised_headers_are_checked_line_by_line(head: bytes, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        composing._verify_headers(head, ["From"])
+
+
+def test_serialised_headers_accept_folded_lines() -> None:
+    composing._verify_headers(
+        b"From: a@b.se\r\nSubject: one\r\n two\r\n\r\nbody", ["From", "Subject"]
+    )

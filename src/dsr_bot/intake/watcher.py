@@ -106,6 +106,15 @@ class ImapAppendTransport:
         self._mailbox.append(item.payload["folder"], item.body)
         return None
 
+    def deliver_many(self, items: list[Outbound]) -> None:
+        """A drain's copies in one MULTIAPPEND per folder: one round trip, not one each."""
+        folders: dict[str, list[bytes]] = {}
+        for item in items:
+            assert item.body is not None
+            folders.setdefault(item.payload["folder"], []).append(item.body)
+        for folder, raws in folders.items():
+            self._mailbox.append_many(folder, raws)
+
 
 @dataclass
 class CycleResult:

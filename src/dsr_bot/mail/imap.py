@@ -313,6 +313,21 @@ class ImapMailbox:
         with self._guard("append"):
             client.append(self.server_folder(folder), raw, flags=tuple(flags))
 
+    def append_many(
+        self, folder: str, raws: Sequence[bytes], flags: Sequence[bytes] = (b"\\Seen",)
+    ) -> None:
+        """Store several copies in one command (RFC 3502 MULTIAPPEND: all or none are
+        stored), or one APPEND each where the server lacks it."""
+        client = self._require()
+        with self._guard("append"):
+            if len(raws) > 1 and client.has_capability("MULTIAPPEND"):
+                client.multiappend(
+                    self.server_folder(folder), [{"msg": raw, "flags": flags} for raw in raws]
+                )
+                return
+            for raw in raws:
+                client.append(self.server_folder(folder), raw, flags=tuple(flags))
+
     def close(self, graceful: bool = True) -> None:
         """Leave IDLE and log out; never raises (it runs on the way out of errors)."""
         client, self._client = self._client, None

@@ -182,6 +182,11 @@ class Breaker:
 
 
 class Transport(Protocol):
+    """Sends one item. A transport may also offer `deliver_many(items) -> None` (all or
+    none; raise to retry them all): the drain then hands it a chunk's items of its kind at
+    once and marks them sent together. Only for kinds where a duplicate after a crash
+    harms nobody (the Sent-folder copy), since the window for one becomes the group."""
+
     def deliver(self, item: Outbound) -> str | None:
         """Send one item; return an external id (Message-ID, Slack ts). Raise to retry."""
         ...
@@ -334,51 +339,101 @@ class Outbox:
     def _deliver(
         self, claimed: list[int], result: DrainResult, stop: threading.Event | None
     ) -> None:
-        loaded: dict[int, Outbound] = {}
-        for n, item_id in enumerate(claimed):
-            if stop is not None and stop.is_set():
-                self._release(claimed[n:])
-                break
-            if item_id not in loaded:
-                loaded = self._load(claimed[n : n + LOAD_AT_ONCE])
-            item = loaded.pop(item_id)
-            transport = self._transports[item.kind]
-            breaker = self._breakers[item.kind]
-            if not breaker.allows():
-                # The transport failed earlier in this drain: leave the item for the probe.
-                self._hold(item)
-                continue
-            try:
-                external_id = transport.deliver(item)
-            except PermanentFailure as exc:
-                self._failed(item_id, str(exc), permanent=True)
-                metrics.outbox_failed(item.kind, dead=True)
-                result.dead += 1
-                log.error("outbox item %s (%s) failed permanently: %s", item_id, item.purpose, exc)
-                continue
-            except Exception as exc:
-                dead = self._failed(item_id, f"{type(exc).__name__}: {exc}", permanent=False)
-                metrics.outbox_failed(item.kind, dead=dead)
-                result.dead += dead
-                result.failed += not dead
-                if isinstance(exc, ItemRetry):
-                    log.warning(
-                        "outbox item %s (%s) attempt failed: %s",
-                        item_id,
-                        item.purpose,
-                        type(exc).__name__,
-                    )
+        for start in range(0, len(claimed), LOAD_AT_ONCE):
+            chunk = claimed[start : start + LOAD_AT_ONCE]
+            loaded = self._load(chunk)
+            grouped: dict[str, list[Outbound]] = {}
+            for n, item_id in enumerate(chunk):
+                if stop is not None and stop.is_set():
+                    held = [i.id for items in grouped.values() for i in items]
+                    self._release(held + claimed[start + n :])
+                    return
+                item = loaded[item_id]
+                if hasattr(self._transports[item.kind], "deliver_many"):
+                    grouped.setdefault(item.kind, []).append(item)
                 else:
-                    log.debug("outbox item %s attempt failed: %s", item_id, type(exc).__name__)
-                    breaker.failed(type(exc).__name__)
-                continue
-            self._sent(item, external_id)
-            if crash_hook is not None:
-                crash_hook("sent")
-            metrics.outbox_sent(item.kind, item.purpose)
-            result.sent += 1
-            if breaker.succeeded() is not None:
-                self._pull_forward(item.kind)
+                    self._deliver_one(item, result)
+            kinds = list(grouped)
+            for k, kind in enumerate(kinds):
+                if stop is not None and stop.is_set():
+                    held = [i.id for later in kinds[k:] for i in grouped[later]]
+                    self._release(held + claimed[start + len(chunk) :])
+                    return
+                self._deliver_group(kind, grouped[kind], result)
+
+    def _deliver_one(self, item: Outbound, result: DrainResult) -> None:
+        transport = self._transports[item.kind]
+        breaker = self._breakers[item.kind]
+        if not breaker.allows():
+            # The transport failed earlier in this drain: leave the item for the probe.
+            self._hold(item)
+            return
+        try:
+            external_id = transport.deliver(item)
+        except Exception as exc:
+            self._attempt_failed(item, exc, result)
+            return
+        self._sent([item], external_id)
+        self._after_sent(item, result)
+
+    def _deliver_group(self, kind: str, items: list[Outbound], result: DrainResult) -> None:
+        """Items whose transport takes several at once (the Sent copies: one MULTIAPPEND),
+        marked sent together. The window for a duplicate after a crash is the group, so
+        only kinds whose duplicate harms nobody (a second copy in the Sent folder) offer
+        `deliver_many`; letters to people go one at a time."""
+        transport = self._transports[kind]
+        breaker = self._breakers[kind]
+        if not breaker.allows():
+            for item in items:
+                self._hold(item)
+            return
+        try:
+            transport.deliver_many(items)  # type: ignore[attr-defined]
+        except Exception as exc:
+            for item in items:
+                self._attempt_failed(item, exc, result, breaker_counted=item is not items[0])
+            return
+        self._sent(items, None)
+        for item in items:
+            self._after_sent(item, result)
+
+    def _attempt_failed(
+        self,
+        item: Outbound,
+        exc: Exception,
+        result: DrainResult,
+        *,
+        breaker_counted: bool = False,
+    ) -> None:
+        if isinstance(exc, PermanentFailure):
+            self._failed(item.id, str(exc), permanent=True)
+            metrics.outbox_failed(item.kind, dead=True)
+            result.dead += 1
+            log.error("outbox item %s (%s) failed permanently: %s", item.id, item.purpose, exc)
+            return
+        dead = self._failed(item.id, f"{type(exc).__name__}: {exc}", permanent=False)
+        metrics.outbox_failed(item.kind, dead=dead)
+        result.dead += dead
+        result.failed += not dead
+        if isinstance(exc, ItemRetry):
+            log.warning(
+                "outbox item %s (%s) attempt failed: %s",
+                item.id,
+                item.purpose,
+                type(exc).__name__,
+            )
+        else:
+            log.debug("outbox item %s attempt failed: %s", item.id, type(exc).__name__)
+            if not breaker_counted:
+                self._breakers[item.kind].failed(type(exc).__name__)
+
+    def _after_sent(self, item: Outbound, result: DrainResult) -> None:
+        if crash_hook is not None:
+            crash_hook("sent")
+        metrics.outbox_sent(item.kind, item.purpose)
+        result.sent += 1
+        if self._breakers[item.kind].succeeded() is not None:
+            self._pull_forward(item.kind)
 
     def _hold(self, item: Outbound) -> None:
         """Put an item back as it was (no attempt counted), or give up on it by age."""
@@ -437,10 +492,10 @@ class Outbox:
                 .values(status=PENDING, claimed_until=None)
             )
 
-    def _sent(self, item: Outbound, external_id: str | None) -> None:
-        """Marked sent at once, in a transaction of its own: the window for a duplicate
-        after a crash is one item, whatever the batch. One UPDATE, no ORM load: the item
-        is the detached copy `_deliver` already holds."""
+    def _sent(self, items: list[Outbound], external_id: str | None) -> None:
+        """Marked sent at once, in a transaction of their own: a letter is one item, so the
+        window for a duplicate after a crash is one letter, whatever the drain. One UPDATE,
+        no ORM load: the items are the detached copies `_deliver` already holds."""
         now = self._clock()
         values: dict[str, Any] = {
             "status": SENT,
@@ -454,12 +509,13 @@ class Outbox:
         with self._factory() as session, session.begin():
             session.execute(
                 sa.update(Outbound)
-                .where(Outbound.id == item.id)
+                .where(Outbound.id.in_([item.id for item in items]))
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
             if self._on_sent is not None:
-                self._on_sent(session, item, now)
+                for item in items:
+                    self._on_sent(session, item, now)
 
     def _failed(self, item_id: int, error: str, *, permanent: bool) -> bool:
         now = self._clock()

@@ -22,8 +22,8 @@ from dsr_bot.cases import deadlines
 from dsr_bot.cases.fulfiller import Attachment
 from dsr_bot.cases.replying import PLACEHOLDER
 from dsr_bot.mail.address import limit_key
-from dsr_bot.replies import ReplyContext, ReplyRenderer, compose_reply, make_message_id
-from dsr_bot.replies.compose import addr_spec, message_bytes, needs_smtputf8
+from dsr_bot.replies import ReplyContext, ReplyRenderer, make_message_id
+from dsr_bot.replies.compose import addr_spec, compose_reply_bytes, needs_smtputf8
 from dsr_bot.replies.context import RenderedReply, acknowledgement_name, missing_fields
 from dsr_bot.replies.markup import to_html_document, to_print_document
 from dsr_bot.replies.render import long_date
@@ -158,7 +158,7 @@ class Letters:
         message_id = make_message_id(self.mail_from.rsplit("@", 1)[1])
         # The envelope address: A-label domain; a UTF-8 local part needs SMTPUTF8 (RFC 6531).
         envelope_to = addr_spec(to_addr)
-        mail = compose_reply(
+        mail = compose_reply_bytes(
             from_addr=self.mail_from,
             from_name=self.from_name,
             to_addr=to_addr,
@@ -167,7 +167,7 @@ class Letters:
             text=text,
             html=html,
             in_reply_to=case.request_message_id,
-            # As intake does for the acknowledgement: compose_reply owns the chain rule.
+            # As intake does for the acknowledgement: compose_reply_bytes owns the chain rule.
             references=list(case.request_references or []),
             message_id=message_id,
             # RFC 3834 5: a letter a person decided on and approved is not auto-submitted;
@@ -181,7 +181,7 @@ class Letters:
             kind="mail",
             purpose=purpose,
             now=now,
-            body=message_bytes(mail),
+            body=mail,
             recipient=to_addr,
             recipient_key=limit_key(to_addr),
             case_id=case.id,
