@@ -78,12 +78,16 @@ def record_event(
 
 
 def allocate_ref(session: Session, year: int) -> str:
-    """Next `DSR-YYYY-NNNN`; the counter row is locked, so two instances never share one."""
-    insert_ignore(session, CaseCounter, {"year": year, "last_number": 0})
-    counter = repositories.locked_counter(session, year)
-    counter.last_number += 1
-    session.flush()
-    return format_ref(year, counter.last_number)
+    """Next `DSR-YYYY-NNNN`: one UPDATE … RETURNING, which locks the counter row (or, on
+    SQLite, the database) until commit, so two instances never share a number. The year's
+    row is created on its first case only (two instances creating it at once: the insert
+    skips for the second)."""
+    number = repositories.next_counter_value(session, year)
+    if number is None:
+        insert_ignore(session, CaseCounter, {"year": year, "last_number": 0})
+        number = repositories.next_counter_value(session, year)
+        assert number is not None
+    return format_ref(year, number)
 
 
 def open_case(

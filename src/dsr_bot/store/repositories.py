@@ -36,11 +36,16 @@ def lock_case(session: Session, case_id: int) -> None:
     session.execute(sa.select(Case.id).where(Case.id == case_id).with_for_update())
 
 
-def locked_counter(session: Session, year: int) -> CaseCounter:
-    """The reference counter for `year`, locked for this transaction (it must exist)."""
+def next_counter_value(session: Session, year: int) -> int | None:
+    """Increment the reference counter for `year` and return the new value (the row stays
+    locked until commit); None before the year's first case."""
     return session.execute(
-        sa.select(CaseCounter).where(CaseCounter.year == year).with_for_update()
-    ).scalar_one()
+        sa.update(CaseCounter)
+        .where(CaseCounter.year == year)
+        .values(last_number=CaseCounter.last_number + 1)
+        .returning(CaseCounter.last_number)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
 
 
 def events_of(
