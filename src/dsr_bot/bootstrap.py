@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dsr_bot import logs, outbox
 from dsr_bot.cases.actions import StaffDesk
+from dsr_bot.cases.model import Classification
 from dsr_bot.cases.service import CasePolicy, utcnow
 from dsr_bot.classify import load_classifier
-from dsr_bot.classify.base import Classifier
+from dsr_bot.classify.base import Classifier, classify_batch
 from dsr_bot.config import ConfigError, Settings, env_name
 from dsr_bot.fulfilment.approval import CaseFulfiller
 from dsr_bot.fulfilment.sources import DataSourceError, DataSources, load_data_sources
@@ -119,6 +120,50 @@ class App:
             )
 
 
+class LoadingClassifier:
+    """The shipped classifier, loaded in a thread of its own from the moment the app is
+    built: the HTTP server, the leader election and the IMAP login (all waiting on the
+    network) go on meanwhile, and only the first message to classify waits for the model
+    (issue 15: from `dsr-bot run` to /readyz in under 1.5 s). A model that fails to load
+    is logged, fails /readyz with the reason, and stops intake before it counts an attempt
+    on any message (`Intake.process_batch` waits for `ready`): the mail waits in the
+    mailbox, undecided, until the installation is fixed and the bot restarted."""
+
+    def __init__(self, load: Callable[[], Classifier]) -> None:
+        self._done = threading.Event()
+        self._loaded: Classifier | None = None
+        self._error: Exception | None = None
+        threading.Thread(target=self._load, args=(load,), name="model-load", daemon=True).start()
+
+    def _load(self, load: Callable[[], Classifier]) -> None:
+        try:
+            self._loaded = load()
+        except Exception as exc:
+            log.error("the classifier could not be loaded (%s: %s)", type(exc).__name__, exc)
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def ready(self) -> Classifier:
+        self._done.wait()
+        if self._loaded is None:
+            raise RuntimeError("the classifier could not be loaded") from self._error
+        return self._loaded
+
+    def check(self) -> health.CheckResult:
+        if not self._done.is_set():
+            return health.CheckResult(True, "loading")
+        if self._error is not None:
+            return health.CheckResult(False, f"not loaded ({type(self._error).__name__})")
+        return health.CheckResult(True, "loaded")
+
+    def classify(self, subject: str, text: str) -> Classification:
+        return self.ready().classify(subject, text)
+
+    def classify_batch(self, items: Sequence[tuple[str, str]]) -> list[Classification]:
+        return classify_batch(self.ready(), items)
+
+
 def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return db.open_database(settings.database_url, auto_upgrade=settings.is_sqlite)
 
@@ -143,7 +188,9 @@ def build_app(
     intake = Intake(
         factory,
         classifier
-        or load_classifier(settings.classifier_threshold, settings.classifier_review_low),
+        or LoadingClassifier(
+            lambda: load_classifier(settings.classifier_threshold, settings.classifier_review_low)
+        ),
         ReplyRenderer(controller),
         policy,
         clock,
@@ -256,6 +303,9 @@ def start_http(
         return None
     readiness = readiness or health.Readiness()
     readiness.register("database", health.database_check(app.engine))
+    model = app.intake.classifier.inner
+    if isinstance(model, LoadingClassifier):
+        readiness.register("classifier", model.check)
     readiness.register(
         "imap", health.imap_check(watcher) if watcher is not None else health.standby_check
     )

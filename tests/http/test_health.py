@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from dsr_bot import outbox
-from dsr_bot.bootstrap import App, build_app, open_database, start_http
+from dsr_bot.bootstrap import App, LoadingClassifier, build_app, open_database, start_http
 from dsr_bot.config import Settings, load_settings
 from dsr_bot.http import health
 from dsr_bot.intake.watcher import MailboxWatcher
@@ -70,7 +70,8 @@ def test_readyz_flips_when_dovecot_stops_and_recovers(dovecot, mailbox, smtp_sin
     try:
         status, body = wait_until(lambda: (r := ready(base))[0] == 200 and r, timeout=30)
         assert body["status"] == "ready"
-        assert {n for n, c in body["checks"].items() if c["ok"]} == {"database", "imap", "outbox"}
+        ok = {n for n, c in body["checks"].items() if c["ok"]}
+        assert ok == {"classifier", "database", "imap", "outbox"}
 
         mailbox.append(EN_ACCESS)
         wait_until(lambda: not app.intake.pending_ids() and processed(app) == 1, timeout=30)
@@ -220,4 +221,34 @@ def test_standby_instance_reports_imap_as_standby(mailbox, smtp_sink, bot: Bot):
         status, body = ready(server.url)
         assert status == 503 and body["checks"]["imap"]["ok"] is False  # not connected yet
     finally:
+        server.stop()
+
+
+def test_a_model_that_fails_to_load_is_not_ready_and_decides_nothing(mailbox, smtp_sink, bot: Bot):
+    def broken_model() -> Any:
+        raise OSError("model/config.cfg: unreadable")  # as a damaged installation would
+
+    app = build_app(
+        settings_for(bot, http_port=free_port()), classifier=LoadingClassifier(broken_model)
+    )
+    stop = threading.Event()
+    watcher = MailboxWatcher(app, stop)
+    server = start_http(app, watcher)
+    assert server is not None
+    worker = threading.Thread(target=watcher.run_forever, daemon=True)
+    worker.start()
+    try:
+        mailbox.append(EN_ACCESS)
+        wait_until(lambda: app.intake.pending_ids(), timeout=30)  # stored, not decided
+        status, body = ready(server.url)
+        assert status == 503
+        assert body["checks"]["classifier"] == {"ok": False, "detail": "not loaded (OSError)"}
+        time.sleep(3)  # a cycle or two retried meanwhile
+        with app.factory() as session:
+            row = session.scalars(sa.select(InboundMessage)).one()
+            # Waiting, not parked: no attempt was counted against the mail.
+            assert (row.processed_at, row.attempts) == (None, 0)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
         server.stop()

@@ -126,6 +126,13 @@ class BatchClassifier:
     def clear(self) -> None:
         self._local.ready = {}
 
+    def wait_ready(self) -> None:
+        """Block until a classifier still loading (bootstrap.LoadingClassifier) is ready;
+        raises if it failed, before any attempt is counted against a message."""
+        ready = getattr(self.inner, "ready", None)
+        if ready is not None:
+            ready()
+
     def classify(self, subject: str, text: str) -> Classification:
         ready: dict[tuple[str, str], Classification] = getattr(self._local, "ready", {})
         found = ready.get((subject, text))
@@ -278,6 +285,7 @@ class Intake:
         (its attempt uncounted) for the next start.
         """
         outcomes: list[Outcome] = []
+        self.classifier.wait_ready()
         with self._factory() as session:
             prior = dict(
                 session.execute(
