@@ -110,6 +110,12 @@ _SENTENCE_END = re.compile(
 )
 
 
+# Public names for the rule that keeps a mail about the writer's own data out of "not a
+# request" (own_data.py): the same citation and asking patterns as here.
+ARTICLE = _ARTICLE
+ASKING = _ASKING
+
+
 def sentences(text: str) -> list[str]:
     """Sentences and lines; "Art. 17", "nr. 1", "stk. 2" are not sentence ends."""
     return [s for s in _SENTENCE_END.split(text) if s.strip()]

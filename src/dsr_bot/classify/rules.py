@@ -20,6 +20,7 @@ from dsr_bot.classify.business_objects import business_only
 from dsr_bot.classify.citations import sentences as citation_sentences
 from dsr_bot.classify.citations import strong_citations, without_grounds
 from dsr_bot.classify.follow_up import detect_follow_up
+from dsr_bot.classify.own_data import addresses_own_data
 from dsr_bot.classify.own_words import own_words
 
 _ART = r"(?:art(?:ikel|icle|\.)?|artikkel)\s*"
@@ -433,6 +434,9 @@ class Evidence:
     # is held in the review band.
     held: frozenset[RequestType] = frozenset()
     follow_up: FollowUp | None = None
+    # The writer asks us about their own personal data or privacy rights (own_data.py): if
+    # no label passes, the mail goes to review instead of "not a request".
+    own_data: bool = False
 
 
 NO_EVIDENCE = Evidence(frozenset(), frozenset())
@@ -511,7 +515,14 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     if list_only:  # "remove my e-mail from your list": the guide's opt-out, not erasure
         strong.discard(RequestType.ERASURE)
         weak.discard(RequestType.ERASURE)
-    return Evidence(frozenset(strong), frozenset(weak), list_only, frozenset(held), follow_up)
+    return Evidence(
+        frozenset(strong),
+        frozenset(weak),
+        list_only,
+        frozenset(held),
+        follow_up,
+        own_data=addresses_own_data(lowered, names_right=bool(strong | weak)),
+    )
 
 
 _CORRECTING = re.compile(
