@@ -436,3 +436,16 @@ def test_no_test_letter_shares_a_sentence_with_a_training_letter() -> None:
     shared = sentences("train") & sentences("test")
     # Address blocks and the like repeat by design; no request sentence may.
     assert not {s for s in shared if "\n" not in s and ":" not in s[:30]}
+
+
+def test_an_article_15_item_that_lists_the_rights_asks_for_none_of_them() -> None:
+    text = (
+        "Under Article 15 GDPR please provide a copy of my personal data.\nPlease include:\n"
+        "(a) the purposes of the processing;\n"
+        "(b) information about my right to request rectification, erasure or restriction, "
+        "and to object;"
+    )
+    evidence = rule_evidence("", text)
+    assert R.ACCESS in evidence.strong and R.RESTRICTION not in evidence.strong
+    either_or = text + "\nAfterwards, delete my data or, if you must keep it, restrict it."
+    assert R.RESTRICTION in rule_evidence("", either_or).strong

@@ -485,6 +485,13 @@ def rule_evidence(subject: str, text: str) -> Evidence:
         if not STRONG[RequestType.ACCESS].search(other):
             strong.discard(RequestType.ACCESS)
             weak.add(RequestType.ACCESS)
+    if RequestType.ACCESS in strong and RequestType.RESTRICTION in strong:
+        # An Art. 15(1)(e) item ("information about my right to request rectification,
+        # erasure or restriction") names the rights; it does not ask for a restriction.
+        other = "\n".join(x for x in citation_sentences(lowered) if not _RIGHTS_LISTED.search(x))
+        if not STRONG[RequestType.RESTRICTION].search(other):
+            strong.discard(RequestType.RESTRICTION)
+            weak.add(RequestType.RESTRICTION)
     if RequestType.ACCESS in strong and RequestType.PORTABILITY not in strong | weak:
         # An Art. 15(1) enumeration (copy, purposes, recipients, storage, source) is access;
         # portability needs a machine-readable format or a transfer (Art. 20).
@@ -528,6 +535,10 @@ def rule_evidence(subject: str, text: str) -> Evidence:
 _CORRECTING = re.compile(
     r"correct|rectif|amend|rätt(?:a|else)|korriger|rett(?:e|ing)|berigtig|oppdater|opdater|"
     r"uppdater|ändr|endr|ændr"
+)
+_RIGHTS_LISTED = re.compile(
+    r"\b(?:rights? to|right of|rätt(?:en|igheter(?:na)?)? (?:till|att)|rett(?:en|igheter)? til|"
+    r"ret(?:ten|tigheder)? til)\b"
 )
 _OBJECTION_21_1 = re.compile(r"\b(?:art\w*\.?)\s*21\s*(?:\(1\)|\.1|,?\s*stk\.\s*1|\s+nr\.?\s*1)")
 
