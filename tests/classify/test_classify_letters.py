@@ -105,6 +105,24 @@ def test_a_condition_in_the_text_is_a_reason_too() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Please erase my data. The following grounds apply:\n"
+        "- when I withdraw my consent, the processing loses its basis;\n"
+        "- your legitimate interest cannot outweigh mine after I object;",
+        "Please erase my data: the processing loses its basis when I withdraw my consent.",
+        "Radera mina uppgifter. Behandlingen saknar grund när jag återkallar mitt samtycke.",
+        "Slett opplysningene mine. Behandlingen mister grunnlaget når jeg trekker samtykket.",
+    ],
+)
+def test_a_right_in_a_condition_is_a_reason_not_an_exercise(text: str) -> None:
+    # The issue's own example: "when I withdraw my consent" is a ground for the erasure.
+    evidence = rule_evidence("Erasure request", text)
+    assert R.ERASURE in evidence.strong
+    assert not evidence.strong & {R.CONSENT_WITHDRAWAL, R.OBJECTION}
+
+
+@pytest.mark.parametrize(
     ("addition", "right"),
     [
         ("If I have given consent, I am hereby withdrawing said consent.", R.CONSENT_WITHDRAWAL),
