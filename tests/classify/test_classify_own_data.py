@@ -118,3 +118,20 @@ def test_a_request_the_model_misses_entirely_reaches_a_person() -> None:
 def test_the_rules_only_fallback_sends_it_to_review_as_well() -> None:
     result = RuleClassifier().classify("", "Please sort out my personal data situation.")
     assert not result.labels and result.needs_review
+
+
+class _ConfidentPipeline(_StubPipeline):
+    """A model that is sure of everything."""
+
+    def __call__(self, text: str) -> _Doc:
+        return _Doc(dict.fromkeys((label.value for label in R), 0.95))
+
+
+def test_a_held_label_stays_below_every_calibrated_threshold() -> None:
+    # Calibration may lower a threshold to 0.35; a label the rules hold (a list removal's
+    # erasure, portability next to an Art. 15 enumeration) must still not pass it.
+    offsets = {label.value: -0.15 for label in R}
+    classifier = SpacyClassifier(_ConfidentPipeline(), offsets=offsets)  # type: ignore[arg-type]
+    result = classifier.classify("", "Please take me off your mailing list.")
+    assert R.MARKETING_OPTOUT in result.labels and R.ERASURE not in result.labels
+    assert 0.2 <= result.scores[R.ERASURE.value] < 0.35 - 0.05
