@@ -467,3 +467,16 @@ def test_an_article_15_item_that_lists_the_rights_asks_for_none_of_them() -> Non
     assert R.ACCESS in evidence.strong and R.RESTRICTION not in evidence.strong
     either_or = text + "\nAfterwards, delete my data or, if you must keep it, restrict it."
     assert R.RESTRICTION in rule_evidence("", either_or).strong
+
+
+def test_a_reminder_that_names_its_right_holds_the_rights_it_does_not_name() -> None:
+    text = (
+        "Hei, den 27. januar 2026 sendte jeg dere et krav etter personvernforordningen "
+        "artikkel 18 og har ikke fått svar. Ola"
+    )
+    evidence = rule_evidence("Påminnelse", text)
+    assert evidence.follow_up is not None and evidence.strong == {R.RESTRICTION}
+    assert set(R) - {R.RESTRICTION} <= evidence.held
+    # A new request in the same mail is not held: it has its own evidence.
+    both = rule_evidence("Påminnelse", text + "\nSlett også opplysningene mine.")
+    assert {R.RESTRICTION, R.ERASURE} <= both.strong

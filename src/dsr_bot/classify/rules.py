@@ -506,6 +506,11 @@ def rule_evidence(subject: str, text: str) -> Evidence:
         # mention is the chased right, not a pitch naming rights.
         strong |= weak
         weak = set()
+        if strong - held:
+            # ... and only that right: "my request under Article 18" is restriction, and a
+            # model score for another right it does not name is a guess from the reminder's
+            # wording, held in the review band (issue 12: the article number is the clue).
+            held |= set(RequestType) - strong
     elif follow_up is not None:
         # A question about the process is not a new request: nothing is raised, every model
         # score is held in the review band, and intake routes it to the open case or review.
