@@ -105,6 +105,24 @@ def test_a_condition_in_the_text_is_a_reason_too() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Please erase my data. The following grounds apply:\n"
+        "- when I withdraw my consent, the processing loses its basis;\n"
+        "- your legitimate interest cannot outweigh mine after I object;",
+        "Please erase my data: the processing loses its basis when I withdraw my consent.",
+        "Radera mina uppgifter. Behandlingen saknar grund när jag återkallar mitt samtycke.",
+        "Slett opplysningene mine. Behandlingen mister grunnlaget når jeg trekker samtykket.",
+    ],
+)
+def test_a_right_in_a_condition_is_a_reason_not_an_exercise(text: str) -> None:
+    # The issue's own example: "when I withdraw my consent" is a ground for the erasure.
+    evidence = rule_evidence("Erasure request", text)
+    assert R.ERASURE in evidence.strong
+    assert not evidence.strong & {R.CONSENT_WITHDRAWAL, R.OBJECTION}
+
+
+@pytest.mark.parametrize(
     ("addition", "right"),
     [
         ("If I have given consent, I am hereby withdrawing said consent.", R.CONSENT_WITHDRAWAL),
@@ -436,3 +454,29 @@ def test_no_test_letter_shares_a_sentence_with_a_training_letter() -> None:
     shared = sentences("train") & sentences("test")
     # Address blocks and the like repeat by design; no request sentence may.
     assert not {s for s in shared if "\n" not in s and ":" not in s[:30]}
+
+
+def test_an_article_15_item_that_lists_the_rights_asks_for_none_of_them() -> None:
+    text = (
+        "Under Article 15 GDPR please provide a copy of my personal data.\nPlease include:\n"
+        "(a) the purposes of the processing;\n"
+        "(b) information about my right to request rectification, erasure or restriction, "
+        "and to object;"
+    )
+    evidence = rule_evidence("", text)
+    assert R.ACCESS in evidence.strong and R.RESTRICTION not in evidence.strong
+    either_or = text + "\nAfterwards, delete my data or, if you must keep it, restrict it."
+    assert R.RESTRICTION in rule_evidence("", either_or).strong
+
+
+def test_a_reminder_that_names_its_right_holds_the_rights_it_does_not_name() -> None:
+    text = (
+        "Hei, den 27. januar 2026 sendte jeg dere et krav etter personvernforordningen "
+        "artikkel 18 og har ikke fått svar. Ola"
+    )
+    evidence = rule_evidence("Påminnelse", text)
+    assert evidence.follow_up is not None and evidence.strong == {R.RESTRICTION}
+    assert set(R) - {R.RESTRICTION} <= evidence.held
+    # A new request in the same mail is not held: it has its own evidence.
+    both = rule_evidence("Påminnelse", text + "\nSlett også opplysningene mine.")
+    assert {R.RESTRICTION, R.ERASURE} <= both.strong

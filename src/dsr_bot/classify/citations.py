@@ -84,7 +84,8 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*•–—]|\(?[a-z0-9]{1,3}[.)])\s*")
 # condition, or an Art. 17(1)(x) reference.
 _GROUND_SENTENCE = re.compile(
     r"\b(?:have|has|had) (?:already |previously )?(?:withdrawn|revoked|objected)\b|"
-    r"\b(?:when|where|if|once|since|because) (?:the )?(?:data subject|i|consent|my consent)\b"
+    r"\b(?:when|whenever|where|if|once|since|because|after|unless) (?:the )?"
+    r"(?:data subject|i|consent|my consent)\b"
     r"[^.\n]{0,40}(?:withdraw|object|revok)|"
     r"\bhar (?:redan |tidigare )?(?:återkallat|invänt|dragit tillbaka|trukket|protestert|gjort "
     r"indsigelse|tilbakekalt|tilbagekaldt)\b|"
@@ -100,6 +101,19 @@ _EXERCISE = re.compile(
     r"|\bjeg (?:trekker|protesterer|tilbakekaller|trækker|tilbagekalder|gør indsigelse)"
     r"|\b(?:trekker|protesterer|trækker|gør) jeg\b"
 )
+# ... unless the verb sits in a condition: "when I withdraw my consent", "after I object",
+# "om jag återkallar", "når jeg trekker": the issue's example of a ground, not an exercise.
+_CONDITION = re.compile(
+    r"\b(?:when|whenever|where|if|once|since|because|after|unless|as soon as|när|då|om|"
+    r"eftersom|sedan|när|når|hvis|fordi|etter at|efter at|så snart)\s+(?:\w+\s+){0,2}?"
+    r"(?:i|jag|jeg)\s+(?:\w+\s+)?(?:withdraw|revoke|object|återkallar|invänder|motsätter|"
+    r"trekker|protesterer|tilbakekaller|trækker|tilbagekalder|gør indsigelse)"
+)
+
+
+def _exercises(text: str) -> bool:
+    """A present-tense statement that exercises a right, not one in a condition."""
+    return _EXERCISE.search(text) is not None and _CONDITION.search(text) is None
 
 
 # "Art. 17", "nr. 1", "stk. 2", "jf. artikel 16", "t.ex.", "e.g." and "13. oktober" do not end
@@ -108,6 +122,12 @@ _SENTENCE_END = re.compile(
     r"(?<!art)(?<!nr)(?<!stk)(?<!\bca)(?<!\bjf)(?<!lit)(?<!kap)(?<!t\.ex)(?<!e\.g)(?<!i\.e)"
     r"(?<!bl\.a)(?<!\d)\.\s+|[!?;]\s+|\n+"
 )
+
+
+# Public names for the rule that keeps a mail about the writer's own data out of "not a
+# request" (own_data.py): the same citation and asking patterns as here.
+ARTICLE = _ARTICLE
+ASKING = _ASKING
 
 
 def sentences(text: str) -> list[str]:
@@ -158,11 +178,9 @@ def without_grounds(lowered: str) -> str:
     kept: list[str] = []
     in_list = False
     for line in lowered.splitlines():
-        if in_list and _LIST_ITEM.match(line) and not _EXERCISE.search(line):
+        if in_list and _LIST_ITEM.match(line) and not _exercises(line):
             continue
         in_list = bool(_GROUND_INTRO.search(line))
         parts = sentences(line) or [line]
-        kept.append(
-            ". ".join(p for p in parts if _EXERCISE.search(p) or not _GROUND_SENTENCE.search(p))
-        )
+        kept.append(". ".join(p for p in parts if _exercises(p) or not _GROUND_SENTENCE.search(p)))
     return "\n".join(kept)

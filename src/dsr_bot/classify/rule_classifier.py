@@ -30,7 +30,14 @@ class RuleClassifier:
         scores = {label.value: WEAK_SCORE for label in evidence.weak}
         scores.update({label.value: RULE_SCORE for label in evidence.strong})
         language = detect_language(f"{subject or ''}\n{text or ''}")
-        return decide(scores, language, self.threshold, self.review_low, evidence.follow_up)
+        return decide(
+            scores,
+            language,
+            self.threshold,
+            self.review_low,
+            evidence.follow_up,
+            own_data=evidence.own_data,
+        )
 
     def classify_batch(self, items: Sequence[tuple[str, str]]) -> list[Classification]:
         return [self.classify(subject, text) for subject, text in items]

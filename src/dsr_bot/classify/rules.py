@@ -20,6 +20,7 @@ from dsr_bot.classify.business_objects import business_only
 from dsr_bot.classify.citations import sentences as citation_sentences
 from dsr_bot.classify.citations import strong_citations, without_grounds
 from dsr_bot.classify.follow_up import detect_follow_up
+from dsr_bot.classify.own_data import addresses_own_data
 from dsr_bot.classify.own_words import own_words
 
 _ART = r"(?:art(?:ikel|icle|\.)?|artikkel)\s*"
@@ -433,6 +434,9 @@ class Evidence:
     # is held in the review band.
     held: frozenset[RequestType] = frozenset()
     follow_up: FollowUp | None = None
+    # The writer asks us about their own personal data or privacy rights (own_data.py): if
+    # no label passes, the mail goes to review instead of "not a request".
+    own_data: bool = False
 
 
 NO_EVIDENCE = Evidence(frozenset(), frozenset())
@@ -481,6 +485,13 @@ def rule_evidence(subject: str, text: str) -> Evidence:
         if not STRONG[RequestType.ACCESS].search(other):
             strong.discard(RequestType.ACCESS)
             weak.add(RequestType.ACCESS)
+    if RequestType.ACCESS in strong and RequestType.RESTRICTION in strong:
+        # An Art. 15(1)(e) item ("information about my right to request rectification,
+        # erasure or restriction") names the rights; it does not ask for a restriction.
+        other = "\n".join(x for x in citation_sentences(lowered) if not _RIGHTS_LISTED.search(x))
+        if not STRONG[RequestType.RESTRICTION].search(other):
+            strong.discard(RequestType.RESTRICTION)
+            weak.add(RequestType.RESTRICTION)
     if RequestType.ACCESS in strong and RequestType.PORTABILITY not in strong | weak:
         # An Art. 15(1) enumeration (copy, purposes, recipients, storage, source) is access;
         # portability needs a machine-readable format or a transfer (Art. 20).
@@ -495,6 +506,11 @@ def rule_evidence(subject: str, text: str) -> Evidence:
         # mention is the chased right, not a pitch naming rights.
         strong |= weak
         weak = set()
+        if strong - held:
+            # ... and only that right: "my request under Article 18" is restriction, and a
+            # model score for another right it does not name is a guess from the reminder's
+            # wording, held in the review band (issue 12: the article number is the clue).
+            held |= set(RequestType) - strong
     elif follow_up is not None:
         # A question about the process is not a new request: nothing is raised, every model
         # score is held in the review band, and intake routes it to the open case or review.
@@ -511,12 +527,23 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     if list_only:  # "remove my e-mail from your list": the guide's opt-out, not erasure
         strong.discard(RequestType.ERASURE)
         weak.discard(RequestType.ERASURE)
-    return Evidence(frozenset(strong), frozenset(weak), list_only, frozenset(held), follow_up)
+    return Evidence(
+        frozenset(strong),
+        frozenset(weak),
+        list_only,
+        frozenset(held),
+        follow_up,
+        own_data=addresses_own_data(lowered, names_right=bool(strong | weak)),
+    )
 
 
 _CORRECTING = re.compile(
     r"correct|rectif|amend|rätt(?:a|else)|korriger|rett(?:e|ing)|berigtig|oppdater|opdater|"
     r"uppdater|ändr|endr|ændr"
+)
+_RIGHTS_LISTED = re.compile(
+    r"\b(?:rights? to|right of|rätt(?:en|igheter(?:na)?)? (?:till|att)|rett(?:en|igheter)? til|"
+    r"ret(?:ten|tigheder)? til)\b"
 )
 _OBJECTION_21_1 = re.compile(r"\b(?:art\w*\.?)\s*21\s*(?:\(1\)|\.1|,?\s*stk\.\s*1|\s+nr\.?\s*1)")
 

@@ -25,6 +25,7 @@ def decide(
     review_low: float,
     follow_up: FollowUp | None = None,
     margin: float = UNSURE_MARGIN,
+    own_data: bool = False,
 ) -> Classification:
     """Labels scoring >= their threshold (one float for all labels, or one per label, see
     `calibration.label_thresholds`).
@@ -33,7 +34,12 @@ def decide(
     best score is >= `review_low`; or a score sits within `margin` of its threshold (either
     side). If every label that passed is such a near miss, none is kept: a person decides
     instead of the classifier guessing. A follow-up with no label (a process question, or a
-    reminder whose right cannot be told) always goes to review, never to "not a request"."""
+    reminder whose right cannot be told) always goes to review, never to "not a request".
+
+    `own_data`: the writer asks us about their own personal data or privacy rights
+    (`own_data.addresses_own_data`). Such a mail with no label goes to review even when every
+    score is below `review_low`, with the best-scoring rights as candidates: no request is
+    dropped because the model did not recognise its wording (issue 12)."""
     full = {
         label.value: round(float(scores.get(label.value, 0.0)), 4) for label in ALL_REQUEST_TYPES
     }
@@ -54,13 +60,21 @@ def decide(
     if labels and all(label in near for label in labels):
         labels = ()
     best = max(full.values())
+    unseen_request = own_data and not labels and best < review_low and follow_up is None
     needs_review = (
-        (not labels and best >= review_low) or bool(near) or (follow_up is not None and not labels)
+        (not labels and best >= review_low)
+        or bool(near)
+        or (follow_up is not None and not labels)
+        or unseen_request
     )
     candidates: tuple[RequestType, ...] = ()
     if needs_review:
         ranked = sorted(ALL_REQUEST_TYPES, key=lambda t: -full[t.value])
-        candidates = tuple(t for t in ranked if full[t.value] >= review_low)[:MAX_CANDIDATES]
+        # Below the band the best few are still the best guesses a person can start from.
+        floor = 0.0 if unseen_request else review_low
+        candidates = tuple(
+            t for t in ranked if full[t.value] >= floor and (full[t.value] > 0 or floor > 0)
+        )[:MAX_CANDIDATES]
     return Classification(
         labels=labels,
         scores=full,
