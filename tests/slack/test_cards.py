@@ -151,6 +151,15 @@ def test_triage_card_and_timeline_lines() -> None:
     assert cards.timeline_text(Event(action="status_changed", actor="system")) is None
 
 
+def test_triage_card_shows_low_candidates_only_for_review() -> None:
+    low = {"erasure": 0.12, "access": 0.08, "objection": 0.01, "restriction": 0.0}
+    review = InboundMessage(id=4, disposition="needs_review", scores=low, labels=[])
+    text = str(cards.triage_card(review, excerpt=None))
+    assert "Candidates: Erasure (Art. 17) 12%, Access (Art. 15) 8%, Objection" in text
+    newsletter = InboundMessage(id=5, disposition="not_request", scores=low, labels=[])
+    assert "Candidates" not in str(cards.triage_card(newsletter, excerpt=None))
+
+
 def test_manifest_declares_what_the_bot_uses() -> None:
     """The manifest must grant what the code calls (no YAML parser needed for that)."""
     from pathlib import Path

@@ -18,7 +18,13 @@ from typing import Any
 from dsr_bot.cases.deadlines import days_left
 from dsr_bot.cases.desk import state_token
 from dsr_bot.cases.fulfiller import ChecklistEntry
-from dsr_bot.cases.model import OPEN_STATUSES, CaseStatus, IdentityStatus, opt_out_only
+from dsr_bot.cases.model import (
+    OPEN_STATUSES,
+    CaseStatus,
+    Disposition,
+    IdentityStatus,
+    opt_out_only,
+)
 from dsr_bot.store.tables import Case, Event, InboundMessage
 
 Block = dict[str, Any]
@@ -352,7 +358,12 @@ def triage_card(
             "text": mrkdwn(f":mag: *Is this a request?* From {sender}: _{subject}_ ({why})"),
         }
     ]
-    candidates = candidates_text(inbound.scores) if not inbound.labels else ""
+    # A mail sent to review without a label (unsure, or about the writer's own data with
+    # every score low: classify/own_data.py) shows its best guesses however low they are.
+    unsure = inbound.disposition == Disposition.NEEDS_REVIEW.value
+    candidates = (
+        candidates_text(inbound.scores, floor=0.0 if unsure else 0.2) if not inbound.labels else ""
+    )
     if candidates:
         blocks.append({"type": "context", "elements": [mrkdwn(f"Candidates: {candidates}")]})
     if excerpt:
