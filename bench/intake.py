@@ -1,9 +1,11 @@
 """Intake benchmark: a backlog through `dsr-bot run --once` against the classifier's own
 rate, on a real Dovecot and a real SMTP server.
 
-    .venv/bin/python bench/intake.py [--messages 2000] [--latency-samples 20] [--postgres URL]
+    .venv/bin/python bench/intake.py [--messages 2000] [--latency-samples 20]
+                                     [--postgres URL [--only-postgres]]
 
-Prints, from one run on this machine:
+Prints, from one run on this machine, once and then for each database (SQLite, and with
+`--postgres` a fresh schema on that server, each with a backlog of its own):
   * raw fetch: messages/s fetching the same folder with imapclient alone (BODY.PEEK[]);
   * `nlp.pipe` of the shipped model over the same mails (the model input intake builds), on
     one core, in this process: the classifier's own rate;
@@ -212,6 +214,127 @@ def wait_ready(port: int, timeout: float = 60) -> float:
     raise SystemExit("the bot did not become ready")
 
 
+def bot_env(account, smtp_port: int, url: str, messages: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_BOT_")}
+    env.update(
+        {
+            f"DSR_BOT_{k.upper()}": str(v)
+            for k, v in {
+                **account.settings_overrides(),
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp_port,
+                "smtp_security": "none",
+                "mail_from": "personuppgiftsansvarig@micromedic.se",
+                "controller_profile": REPO / "deploy" / "controller.example.toml",
+                "database_url": url,
+                "imap_poll_interval": 1,
+                # A backlog of distinct requesters: the hourly acknowledgement cap (a
+                # guard against forged-From floods) would otherwise stop at 200.
+                "ack_limit_per_hour": messages * 2,
+            }.items()
+        }
+    )
+    return env
+
+
+def fill_inbox(account, first: int, count: int) -> None:  # type: ignore[no-untyped-def]
+    client = account.client()
+    for start in range(first, first + count, 500):  # MULTIAPPEND: a 50k backlog in seconds
+        client.multiappend(
+            "INBOX", [make_mail(i) for i in range(start, min(start + 500, first + count))]
+        )
+    client.logout()
+
+
+def measure(
+    label: str, account, sink: Sink, smtp_port: int, url: str, args, root: Path, first: int
+) -> dict:  # type: ignore[no-untyped-def]
+    """One database: the backlog through `run --once`, then start to ready and the latency
+    of single mails while `run` idles. `first` numbers the backlog's mails (fresh senders)."""
+    env = bot_env(account, smtp_port, url, args.messages)
+    cmd = [sys.executable, "-m", "dsr_bot", "run"]
+    fill_inbox(account, first, args.messages)
+    requests = sum(1 for i in range(first, first + args.messages) if i % len(WORDS) < 4)
+
+    # Start-up cost (imports, model load, schema), measured on its own to subtract it.
+    t0 = time.monotonic()
+    subprocess.run(
+        [*cmd, "--once"],
+        env={**env, "DSR_BOT_IMAP_FOLDER": "Empty"},
+        check=True,
+        capture_output=True,
+    )
+    startup = time.monotonic() - t0
+
+    base = sink.count()
+    t0 = time.monotonic()
+    # stderr to a file, not a pipe nobody reads: the bot logs a line per message.
+    log_path = root / f"run-once-{label}.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([*cmd, "--once"], env=env, stderr=log_file)
+        BOTS.append(proc)
+        probe = RssProbe(proc.pid, url, [1_000, 10_000, 50_000])
+        probe.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+    # The cycle hands every acknowledgement to SMTP before the process exits.
+    done = time.monotonic()
+    probe.done.set()
+    probe.join()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(log_path.read_text()[-3000:])
+    acknowledged = sink.count() - base
+    total = done - t0
+
+    # Start to ready, then latency while idling in IDLE.
+    http_port = free_port()
+    base = sink.count()
+    t_start = time.monotonic()
+    live_log = open(root / f"live-{label}.log", "wb")  # noqa: SIM115 (closed below)
+    live = subprocess.Popen(
+        [*cmd, "-v"], env={**env, "DSR_BOT_HTTP_PORT": str(http_port)}, stderr=live_log
+    )
+    BOTS.append(live)
+    ready = wait_ready(http_port)
+    assert abs(ready - (time.monotonic() - t_start)) < 1
+    time.sleep(1)
+    latencies = []
+    missed = 0
+    client = account.client()
+    next_free = first + args.messages + (-(first + args.messages) % len(WORDS))
+    for k in range(args.latency_samples):
+        i = next_free + k * len(WORDS)  # WORDS[0]: a request, from a fresh sender
+        t_append = time.monotonic()
+        client.append("INBOX", make_mail(i))
+        try:
+            t_ack = wait_count(sink, base + k + 1 - missed, timeout=30)
+        except SystemExit:
+            missed += 1  # counted as 30 s, and shown with the bot's log below
+            t_ack = t_append + 30
+        latencies.append(t_ack - t_append)
+        time.sleep(0.2)
+    client.logout()
+    live.terminate()
+    live.wait(timeout=20)
+    live_log.close()
+    latencies.sort()
+    return {
+        "label": label,
+        "requests": requests,
+        "acknowledged": acknowledged,
+        "total": total,
+        "startup": startup,
+        "rate": args.messages / max(total - startup, 1e-9),
+        "ready": ready,
+        "median": statistics.median(latencies),
+        "p95": latencies[max(0, round(0.95 * len(latencies)) - 1)],
+        "missed": missed,
+        "rss": dict(sorted(probe.at.items())),
+        "peak": usage.ru_maxrss / 1024,
+        "next": next_free + args.latency_samples * len(WORDS),
+        "live_log": root / f"live-{label}.log",
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=2000)
@@ -219,8 +342,9 @@ def main() -> None:
     ap.add_argument(
         "--postgres",
         metavar="URL",
-        help="run the bot on this PostgreSQL (a fresh schema is made) instead of SQLite",
+        help="also run the bot on this PostgreSQL (a fresh schema is made), after SQLite",
     )
+    ap.add_argument("--only-postgres", action="store_true", help="skip the SQLite run")
     args = ap.parse_args()
     load_before = os.getloadavg()
 
@@ -232,104 +356,27 @@ def main() -> None:
     smtp_port = free_port()
     smtp = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
+    results = []
     try:
         account = server.add_user()
-        client = account.client()
-        for start in range(0, args.messages, 500):  # MULTIAPPEND: a 50k backlog in seconds
-            client.multiappend(
-                "INBOX", [make_mail(i) for i in range(start, min(start + 500, args.messages))]
-            )
-        client.logout()
-        requests = sum(1 for i in range(args.messages) if i % len(WORDS) < 4)
-
+        fill_inbox(account, 0, args.messages)
         ceiling = raw_fetch_rate(account, args.messages)
         pipe_rate = classifier_rate(args.messages)
-
-        url = database_url(args.postgres, root)
-        http_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_BOT_")}
-        env.update(
-            {
-                f"DSR_BOT_{k.upper()}": str(v)
-                for k, v in {
-                    **account.settings_overrides(),
-                    "smtp_host": "127.0.0.1",
-                    "smtp_port": smtp_port,
-                    "smtp_security": "none",
-                    "mail_from": "personuppgiftsansvarig@micromedic.se",
-                    "controller_profile": REPO / "deploy" / "controller.example.toml",
-                    "database_url": url,
-                    "imap_poll_interval": 1,
-                    # A backlog of distinct requesters: the hourly acknowledgement cap (a
-                    # guard against forged-From floods) would otherwise stop at 200.
-                    "ack_limit_per_hour": args.messages * 2,
-                }.items()
-            }
-        )
-        cmd = [sys.executable, "-m", "dsr_bot", "run"]
-
-        # Start-up cost (imports, model load, schema), measured on its own to subtract it.
+        # The fetch measurement's copies go; each database's run gets its own backlog.
         c = account.client()
         c.create_folder("Empty")
+        c.select_folder("INBOX")
+        c.delete_messages(c.search("ALL"))
+        c.expunge()
         c.logout()
-        t0 = time.monotonic()
-        subprocess.run(
-            [*cmd, "--once"],
-            env={**env, "DSR_BOT_IMAP_FOLDER": "Empty"},
-            check=True,
-            capture_output=True,
-        )
-        startup = time.monotonic() - t0
-
-        t0 = time.monotonic()
-        # stderr to a file, not a pipe nobody reads: the bot logs a line per message.
-        with open(root / "run-once.log", "wb") as log_file:
-            proc = subprocess.Popen([*cmd, "--once"], env=env, stderr=log_file)
-            BOTS.append(proc)
-            probe = RssProbe(proc.pid, url, [1_000, 10_000, 50_000])
-            probe.start()
-            _, status, usage = os.wait4(proc.pid, 0)
-        # The cycle hands every acknowledgement to SMTP before the process exits.
-        done = time.monotonic()
-        probe.done.set()
-        probe.join()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit((root / "run-once.log").read_text()[-3000:])
-        acknowledged = sink.count()
-        total = done - t0
-        intake_rate = args.messages / max(total - startup, 1e-9)
-        peak_rss_mb = usage.ru_maxrss / 1024
-
-        # Start to ready, then latency while idling in IDLE.
-        base = sink.count()
-        t_start = time.monotonic()
-        live_log = open(root / "live.log", "wb")  # noqa: SIM115 (closed below)
-        live = subprocess.Popen(
-            [*cmd, "-v"], env={**env, "DSR_BOT_HTTP_PORT": str(http_port)}, stderr=live_log
-        )
-        BOTS.append(live)
-        ready = wait_ready(http_port)
-        assert abs(ready - (time.monotonic() - t_start)) < 1
-        time.sleep(1)
-        latencies = []
-        missed = 0
-        client = account.client()
-        first = args.messages + (-args.messages % len(WORDS))  # WORDS[0]: a request
-        for k in range(args.latency_samples):
-            i = first + k * len(WORDS)  # a request, from a fresh sender
-            t_append = time.monotonic()
-            client.append("INBOX", make_mail(i))
-            try:
-                t_ack = wait_count(sink, base + k + 1 - missed, timeout=30)
-            except SystemExit:
-                missed += 1  # counted as 30 s, and shown with the bot's log below
-                t_ack = t_append + 30
-            latencies.append(t_ack - t_append)
-            time.sleep(0.2)
-        client.logout()
-        live.terminate()
-        live.wait(timeout=20)
-        live_log.close()
+        databases = [] if args.only_postgres else [("SQLite", None)]
+        if args.postgres:
+            databases.append(("PostgreSQL", args.postgres))
+        first = 0
+        for label, postgres in databases:
+            url = database_url(postgres, root)
+            results.append(measure(label, account, sink, smtp_port, url, args, root, first))
+            first = results[-1]["next"]
     finally:
         for proc in BOTS:
             if proc.poll() is None:  # never leave a bot behind against a stopped server
@@ -340,31 +387,30 @@ def main() -> None:
         for cleanup in CLEANUP:
             cleanup()
 
-    latencies.sort()
-    p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)]
     load_after = os.getloadavg()
-    print(f"database                         {'PostgreSQL' if args.postgres else 'SQLite'}")
-    print(
-        f"messages                         {args.messages} ({requests} written as requests, "
-        f"{acknowledged} acknowledged)"
-    )
+    print(f"messages                         {args.messages} per database")
     print(f"raw imapclient fetch             {ceiling:8.1f} msg/s")
     print(f"nlp.pipe (shipped model)         {pipe_rate:8.1f} msg/s")
-    print(f"dsr-bot run --once, wall         {total:8.2f} s (start-up {startup:.2f} s)")
-    print(
-        f"dsr-bot run --once backlog rate  {intake_rate:8.1f} msg/s "
-        f"({intake_rate / pipe_rate:.2f} of nlp.pipe; target >= 0.50)"
-    )
-    print(f"start to ready (/readyz 200)     {ready:8.2f} s (target <= 1.5 s)")
-    print(
-        f"ack latency median / p95         {statistics.median(latencies):8.3f} s / "
-        f"{p95:.3f} s (target p95 <= 1 s)"
-    )
-    if missed:
-        print(f"acks not seen within 30 s         {missed} (bot log: {root / 'live.log'})")
-    for n, mb in sorted(probe.at.items()):
-        print(f"RSS after {n:>6} messages         {mb:8.1f} MB")
-    print(f"peak RSS (run --once)            {peak_rss_mb:8.1f} MB")
+    for r in results:
+        print(f"-- {r['label']}")
+        print(f"requests / acknowledged          {r['requests']} / {r['acknowledged']}")
+        print(
+            f"dsr-bot run --once, wall         {r['total']:8.2f} s (start-up {r['startup']:.2f} s)"
+        )
+        print(
+            f"dsr-bot run --once backlog rate  {r['rate']:8.1f} msg/s "
+            f"({r['rate'] / pipe_rate:.2f} of nlp.pipe; target >= 0.50)"
+        )
+        print(f"start to ready (/readyz 200)     {r['ready']:8.2f} s (target <= 1.5 s)")
+        print(
+            f"ack latency median / p95         {r['median']:8.3f} s / "
+            f"{r['p95']:.3f} s (target p95 <= 1 s)"
+        )
+        if r["missed"]:
+            print(f"acks not seen within 30 s         {r['missed']} (bot log: {r['live_log']})")
+        for n, mb in r["rss"].items():
+            print(f"RSS after {n:>6} messages         {mb:8.1f} MB")
+        print(f"peak RSS (run --once)            {r['peak']:8.1f} MB")
     print(
         f"load average before / after      {load_before[0]:.1f} / {load_after[0]:.1f} "
         f"on {os.cpu_count()} cores"
