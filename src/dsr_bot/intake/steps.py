@@ -364,8 +364,9 @@ def acknowledge(m: Deciding) -> Decision | None:
     why_not = _ack_refusal(m)
     if why_not is None:
         try:
-            with m.session.begin_nested():
-                message_id = m.tools.letters.acknowledge(m.session, case, m.now)
+            # No savepoint needed: a letter is rendered and composed (where a bad address or
+            # template raises) before anything of it is written (replies/letters.py).
+            message_id = m.tools.letters.acknowledge(m.session, case, m.now)
         except ValueError as exc:  # the address or a template: the case still stands
             log.warning("case %s: acknowledgement not composed (%s)", case.ref, type(exc).__name__)
             why_not = "no valid reply address" if "address" in str(exc) else "could not be composed"

@@ -106,6 +106,10 @@ class Letters:
     ) -> str:
         """Compose and queue one letter to the requester; returns its Message-ID.
 
+        Everything that can refuse a letter (ValueError: no address, a bad address, a
+        template) happens before the first write, so a caller may catch it and go on in
+        the same transaction without a savepoint (intake's acknowledgement does).
+
         `html` None (staff edited the text) means: build the HTML part from the text, which
         is written in the same light markup the templates use (replies/markup.py).
 
