@@ -210,8 +210,7 @@ class Letters:
                     message_id=message_id,
                     created_at=now,
                 )
-            )
-            session.flush()
+            )  # written with the next flush: on a backlog, with the batch's other rows
         return message_id
 
     def send(
