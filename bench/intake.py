@@ -366,7 +366,7 @@ def main() -> None:
         c = account.client()
         c.create_folder("Empty")
         c.select_folder("INBOX")
-        c.delete_messages(c.search("ALL"))
+        c.delete_messages("1:*")
         c.expunge()
         c.logout()
         databases = [] if args.only_postgres else [("SQLite", None)]
