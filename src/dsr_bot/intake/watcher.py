@@ -27,6 +27,7 @@ from dsr_bot.intake.pipeline import Intake, RawMessage
 from dsr_bot.mail.imap import Backoff, ImapLoginRefused, ImapMailbox, ImapUnavailable
 from dsr_bot.store.db import LeadershipLost
 from dsr_bot.store.tables import InboundMessage, MailboxState, Outbound
+from dsr_bot.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -153,15 +154,19 @@ class MailboxWatcher:
         with self.app.factory() as session, session.begin():
             state = session.get(MailboxState, self.mailbox_key, with_for_update=True)
             if state is None:
-                session.add(
-                    MailboxState(
-                        mailbox=self.mailbox_key,
-                        uidvalidity=uidvalidity,
-                        last_uid=0,
-                        updated_at=now,
-                    )
-                )
-                return 0
+                # A first start with a `run --once` beside it: both may find no row; the
+                # second insert is skipped (it waits for the first on PostgreSQL) and reads
+                # the first one's row.
+                values = {
+                    "mailbox": self.mailbox_key,
+                    "uidvalidity": uidvalidity,
+                    "last_uid": 0,
+                    "updated_at": now,
+                }
+                if insert_ignore(session, MailboxState, values):
+                    return 0
+                state = session.get(MailboxState, self.mailbox_key, with_for_update=True)
+                assert state is not None
             if state.uidvalidity != uidvalidity:
                 # RFC 3501 2.3.1.1: old UIDs mean nothing now. Refetch everything; stored
                 # copies are recognised by content hash/Message-ID, so nothing is doubled.
