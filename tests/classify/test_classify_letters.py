@@ -568,3 +568,15 @@ def test_an_article_15_item_asks_for_no_rectification_or_objection_either() -> N
     evidence = rule_evidence("", text)
     assert R.ACCESS in evidence.strong
     assert not evidence.strong & {R.RECTIFICATION, R.RESTRICTION, R.OBJECTION}
+
+
+def test_an_objection_to_direct_marketing_listed_as_a_ground_is_a_reason() -> None:
+    text = (
+        "I request erasure of my personal data under Article 17 GDPR.\nThe following grounds "
+        "apply:\n- an objection under Article 21(2) to direct marketing means the data may no "
+        "longer be processed for that purpose;\n- the contract ended two years ago;"
+    )
+    evidence = rule_evidence("", text)
+    assert evidence.strong == {R.ERASURE} and R.MARKETING_OPTOUT in evidence.held
+    both = rule_evidence("", text + "\nAlso, stop sending me newsletters.")
+    assert {R.ERASURE, R.MARKETING_OPTOUT} <= both.strong

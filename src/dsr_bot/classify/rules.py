@@ -480,7 +480,14 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     reasons_removed = without_grounds(lowered)
     strong = _hits(STRONG, lowered)
     weak = _hits(WEAK, lowered)
-    grounds_only = {RequestType.CONSENT_WITHDRAWAL, RequestType.OBJECTION}
+    # Round 6: an objection to direct marketing listed as a ground ("an objection under
+    # Article 21(2) means the data may no longer be processed for that purpose") is a reason
+    # too, as the issue says of objections.
+    grounds_only = {
+        RequestType.CONSENT_WITHDRAWAL,
+        RequestType.OBJECTION,
+        RequestType.MARKETING_OPTOUT,
+    }
     strong -= grounds_only
     weak -= grounds_only
     strong |= _hits({k: STRONG[k] for k in grounds_only}, reasons_removed)
