@@ -3,6 +3,7 @@ letters in the styles outsiders use.
 
     python classifiers/letters/generate.py [--train 800] [--test 180] [--seed 20261207]
                                            [--train6 420] [--test6 80] [--seed6 20261208]
+    (of the --train6 letters drawn, every second one is written)
 
 Round 6 (`generate6`, the `[round6]` pool tables, its own seed so the round-4/5 files stay
 byte-identical): long letters whose boilerplate explains many rights while the demand is one
@@ -596,7 +597,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     write(generate(args.train, False, args.seed), args.out / "letters.train.jsonl")
     write(generate(args.test, True, args.seed), args.out / "letters.test.jsonl")
-    write(generate6(args.train6, False, args.seed6), args.out / "letters6.train.jsonl")
+    # Every second training letter of the 420 drawn is kept: on dev, 210 beat 420 (round 6
+    # record in classifiers/README.md); drawing 420 keeps the letters what they were.
+    write(generate6(args.train6, False, args.seed6)[::2], args.out / "letters6.train.jsonl")
     write(generate6(args.test6, True, args.seed6), args.out / "letters6.test.jsonl")
 
 
