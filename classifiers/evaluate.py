@@ -26,7 +26,9 @@ __all__ = ["Report", "evaluate_split", "format_report", "main"]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=HERE / "corpus")
-    parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--split", default="test", help="test, or dev (the training emails held out)"
+    )
     parser.add_argument("--mode", choices=MODES, default=None, help="default: all three")
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--file", type=Path, default=None, help="one JSONL file instead")

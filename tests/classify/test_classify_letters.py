@@ -429,11 +429,20 @@ def test_the_letters_corpus_is_exactly_what_the_generator_writes(tmp_path: Path)
 
     generate = runpy.run_path(str(ROOT / "classifiers" / "letters" / "generate.py"))
     generate["main"](["--out", str(tmp_path)])
-    for split in ("train", "test"):
-        name = f"letters.{split}.jsonl"
-        assert (tmp_path / name).read_bytes() == (
-            ROOT / "classifiers" / "corpus" / name
-        ).read_bytes()
+    for name in ("letters", "letters6"):
+        for split in ("train", "test"):
+            path = f"{name}.{split}.jsonl"
+            assert (tmp_path / path).read_bytes() == (
+                ROOT / "classifiers" / "corpus" / path
+            ).read_bytes()
+
+
+def test_the_round_6_test_letters_are_long() -> None:
+    import json
+
+    path = ROOT / "classifiers" / "corpus" / "letters6.test.jsonl"
+    lengths = [len(json.loads(line)["text"]) for line in path.read_text("utf-8").splitlines()]
+    assert len(lengths) >= 60 and min(lengths) >= 1500
 
 
 def test_no_test_letter_shares_a_sentence_with_a_training_letter() -> None:
@@ -441,9 +450,15 @@ def test_no_test_letter_shares_a_sentence_with_a_training_letter() -> None:
     import re
 
     def sentences(split: str) -> set[str]:
-        path = ROOT / "classifiers" / "corpus" / f"letters.{split}.jsonl"
         found: set[str] = set()
-        for line in path.read_text("utf-8").splitlines():
+        lines = [
+            line
+            for name in ("letters", "letters6")
+            for line in (ROOT / "classifiers" / "corpus" / f"{name}.{split}.jsonl")
+            .read_text("utf-8")
+            .splitlines()
+        ]
+        for line in lines:
             for part in re.split(r"\n+", json.loads(line)["text"]):
                 # Request sentences only: long enough to be the writer's own wording, not a
                 # salutation, a name or an identifier line.
@@ -480,3 +495,88 @@ def test_a_reminder_that_names_its_right_holds_the_rights_it_does_not_name() -> 
     # A new request in the same mail is not held: it has its own evidence.
     both = rule_evidence("Påminnelse", text + "\nSlett også opplysningene mine.")
     assert {R.RESTRICTION, R.ERASURE} <= both.strong
+
+
+@pytest.mark.parametrize(
+    "boilerplate",
+    [
+        "Article 19 GDPR obliges the controller to communicate any rectification or erasure of "
+        "personal data or restriction of processing to each recipient.",
+        "You have the right to object at any time to processing for direct marketing purposes.",
+        "You may receive the data you have provided to us in a machine-readable format and have "
+        "it transmitted to another controller.",
+        "Artikel 18 ger den registrerade rätt att få behandlingen begränsad medan uppgifternas "
+        "korrekthet prövas.",
+        "Retten til å protestere i artikkel 21 gjelder behandling basert på berettiget interesse "
+        "og direkte markedsføring.",
+        "Databeskyttelsesloven indskrænker ikke de rettigheder, den registrerede har efter "
+        "artikel 15 til 22, som jeg henviser til.",
+    ],
+)
+def test_boilerplate_that_describes_rights_is_no_evidence(boilerplate: str) -> None:
+    # Round 6: generator letters explain the rights and the controller's duties at length;
+    # the demand is one or two rights, and only the demand is evidence.
+    evidence = rule_evidence("", boilerplate)
+    assert not evidence.strong and not evidence.weak
+    demand = "I hereby request the erasure of my personal data under Article 17 GDPR.\n\n"
+    assert rule_evidence("", demand + boilerplate).strong == {R.ERASURE}
+
+
+def test_a_sentence_in_the_writers_voice_is_never_boilerplate() -> None:
+    for text in (
+        "You may not use my data for direct marketing; I object under Article 21(2).",
+        "Please restrict the processing of the data subject's data under Article 18.",
+        "We act for the data subject and request erasure under Article 17 GDPR.",
+    ):
+        assert rule_evidence("", text).strong, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I object to being profiled for the purpose of sending me personalised offers; under "
+        "Article 21(3) GDPR my data may no longer be used for that purpose.",
+        "Please stop all direct marketing to me with immediate effect; I object under Art. "
+        "21(2) GDPR.",
+        "Jag vill inte längre ta emot någon form av marknadsföring och motsätter mig att min "
+        "köphistorik används för att välja ut erbjudanden till mig.",
+    ],
+)
+def test_an_objection_to_profiling_for_marketing_is_the_opt_out(text: str) -> None:
+    evidence = rule_evidence("", text)
+    assert R.MARKETING_OPTOUT in evidence.strong and R.OBJECTION not in evidence.strong
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If I have given you consent to process my data, I hereby withdraw it.",
+        "Om jag har lämnat samtycke till behandlingen återkallar jag det härmed.",
+    ],
+)
+def test_consent_named_first_and_withdrawn_after_is_withdrawn(text: str) -> None:
+    assert R.CONSENT_WITHDRAWAL in rule_evidence("", text).strong
+
+
+def test_an_article_15_item_asks_for_no_rectification_or_objection_either() -> None:
+    text = (
+        "Jag begär registerutdrag enligt artikel 15 GDPR. Jag vill ha:\n"
+        "(a) ändamålen med behandlingen;\n"
+        "(b) information om min rätt att begära rättelse, radering eller begränsning och att "
+        "invända;"
+    )
+    evidence = rule_evidence("", text)
+    assert R.ACCESS in evidence.strong
+    assert not evidence.strong & {R.RECTIFICATION, R.RESTRICTION, R.OBJECTION}
+
+
+def test_an_objection_to_direct_marketing_listed_as_a_ground_is_a_reason() -> None:
+    text = (
+        "I request erasure of my personal data under Article 17 GDPR.\nThe following grounds "
+        "apply:\n- an objection under Article 21(2) to direct marketing means the data may no "
+        "longer be processed for that purpose;\n- the contract ended two years ago;"
+    )
+    evidence = rule_evidence("", text)
+    assert evidence.strong == {R.ERASURE} and R.MARKETING_OPTOUT in evidence.held
+    both = rule_evidence("", text + "\nAlso, stop sending me newsletters.")
+    assert {R.ERASURE, R.MARKETING_OPTOUT} <= both.strong

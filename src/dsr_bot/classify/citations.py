@@ -20,6 +20,12 @@ The rule, in full (also in classifiers/README.md):
   before the consent-withdrawal and objection rules look at the text.
 - A present-tense statement ("I hereby withdraw my consent", "In addition, I object to",
   "jag återkallar härmed", "jeg protesterer") exercises that right and is not a ground.
+- A sentence that *describes* rights or duties in general terms (round 6: the boilerplate of
+  letter generators, privacy-policy text, DPO pitches: "Article 19 GDPR obliges the controller
+  to communicate any rectification or erasure ...", "You have the right to object at any time
+  to direct marketing", "den registrerade har rätt till ...") and has no first person in it
+  names rights without asking for any: it gives no evidence, strong or weak. A range of
+  articles ("Articles 15 to 22", "artikel 15-22") names no single right.
 """
 
 from __future__ import annotations
@@ -111,6 +117,64 @@ _CONDITION = re.compile(
 )
 
 
+# A sentence about rights and duties in general: a generic actor (the controller, the data
+# subject, "you have the right", "du har rätt"), or an article as the subject of a sentence
+# that grants or obliges ("Article 12(3) requires", "artikel 19 ålägger").
+_DESCRIPTIVE = re.compile(
+    r"\b(?:the|a|any|each|every) (?:controller|data subject|processor|recipient|supervisory)"
+    r"|\b(?:controllers|data subjects|any person)\b|\byou have (?:the|a) right\b"
+    r"|\byou (?:may|can) (?:ask|request|receive|obtain|object|withdraw|lodge|exercise|have)\b"
+    r"|\b(?:the right|the rights|this right) (?:to|of|in)\b[^.\n]{0,80}\b(?:applies|apply)\b"
+    r"|\b(?:article|art\.?) ?\d{1,2}[^.\n]{0,30}?\b(?:gives|requires|obliges|allows|sets out|"
+    r"provides that|applies|contains)\b"
+    r"|\bpersonuppgiftsansvarig\w*|\bden registrerade\b|\bregistrerades\b|\bdu (?:har|kan)\b"
+    r"|\brätten (?:till|att)\b[^.\n]{0,80}\bgäller\b|\b(?:artikel|artiklarna) [\d. ,och]+ "
+    r"(?:ger|ålägger|kräver|anger)\b"
+    r"|\bbehandlingsansvarlig\w*|\bden registrerte\b|\bregistrertes\b"
+    r"|\bretten til\b[^.\n]{0,80}\b(?:gjelder|gælder)\b|\bartikkel [\d. nr]+ (?:gir|pålegger)\b"
+    r"|\bdataansvarlig\w*|\bden registrerede\b|\bregistreredes\b|\benhver registrer\w+"
+    r"|\bartikel [\d, stk.]+ (?:giver|pålægger)\b"
+)
+# The writer's own voice (first person, singular or plural as lawyers write, or an imperative
+# "please"): such a sentence is never boilerplate. ("i" is English only after a verb-like
+# word: Scandinavian "i" means "in".)
+_FIRST_PERSON = re.compile(
+    r"\b(?:me|my|myself|i'm|i've|jag|mig|mej|mina|mitt|jeg|meg|mine|please|kindly|vänligen|"
+    r"vennligst|venligst|on behalf of|our client|vår klient|vores klient|klienten vår)\b"
+    r"|\b(?:we|vi) (?:\w+ )?(?:request|ask|demand|act|write|require|hereby|object|begär|kräver|"
+    r"ber|företräder|krever|anmoder|representerer|beder|kræver|repræsenterer)\b"
+    r"|\bmin (?!\d)|\bi (?:\w+ )?(?:am|have|had|request|ask|want|wish|would|object|withdraw|"
+    r"revoke|hereby|do|did|must|expect|require|demand|invoke|exercise|shall|will|reserve|"
+    r"invite|also|no longer|never|attach|write|consider|note)\b"
+)
+# "Articles 15 to 22", "artikel 15-22", "artikkel 15 til 22": a range names no single right.
+_ARTICLE_RANGE = re.compile(r"\b(\d{1,2})\s*(?:-|–|to|till|til|through)\s*(\d{1,2})\b")
+
+
+def describes_rights(sentence: str) -> bool:
+    """A sentence about rights or duties in general, not the writer's own request."""
+    return _DESCRIPTIVE.search(sentence) is not None and _FIRST_PERSON.search(sentence) is None
+
+
+_CITED_RANGE = re.compile(
+    r"\b(art(?:ikel|icle|ikkel|iklarna|iklene|iklerne|icles|\.)?\s*)\d{1,2}\s*(?:-|–|to|till|til|"
+    r"through)\s*\d{1,2}\b"
+)
+
+
+def without_descriptions(lowered: str) -> str:
+    """`lowered` minus the sentences that describe rights in general (boilerplate), with
+    article ranges ("artiklarna 15 till 22") blanked: they name no single right."""
+    out = lowered
+    if _CITED_RANGE.search(out):
+        out = _CITED_RANGE.sub(r"\1(range)", out)
+        lowered = out
+    for sentence in sentences(lowered):
+        if describes_rights(sentence):
+            out = out.replace(sentence, " ", 1)
+    return out
+
+
 def _exercises(text: str) -> bool:
     """A present-tense statement that exercises a right, not one in a condition."""
     return _EXERCISE.search(text) is not None and _CONDITION.search(text) is None
@@ -138,6 +202,7 @@ def sentences(text: str) -> list[str]:
 def cited_rights(sentence: str, data_protection: bool) -> set[RequestType]:
     """Rights whose article `sentence` cites."""
     found: set[RequestType] = set()
+    sentence = _ARTICLE_RANGE.sub(" ", sentence) if _ARTICLE_RANGE.search(sentence) else sentence
     for match in _ARTICLE.finditer(sentence):
         if match.group(0).startswith("§") and not data_protection:
             continue

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dsr_bot.cases.model import Classification
 from dsr_bot.classify.calibration import load_offsets
-from dsr_bot.classify.corpus import LABELS, LabelledEmail, read_jsonl, read_split
+from dsr_bot.classify.corpus import LABELS, LabelledEmail, carve_dev, read_jsonl, read_split
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,19 @@ class Report:
     requests_to_review: int = 0
     requests_dropped: int = 0
     by_language: dict[str, Report] = field(default_factory=dict)
+    # The same figures per length bucket of the text (issue 12: long letters; LENGTH_BUCKETS).
+    by_length: dict[str, Report] = field(default_factory=dict)
+
+
+# Length buckets of the mail text in characters (issue 12 reports exact match by these).
+LENGTH_BUCKETS = (("<300", 0, 300), ("300-1500", 300, 1500), (">=1500", 1500, None))
+
+
+def length_bucket(text: str) -> str:
+    for name, low, high in LENGTH_BUCKETS:
+        if len(text) >= low and (high is None or len(text) < high):
+            return name
+    raise AssertionError("unreachable")
 
 
 def _ratio(a: int, b: int) -> float:
@@ -93,6 +106,12 @@ def build_report(
             report.by_language[lang] = build_report(
                 [records[i] for i in idx], [results[i] for i in idx], per_language=False
             )
+        for name, _, _ in LENGTH_BUCKETS:
+            idx = [i for i, r in enumerate(records) if length_bucket(r.text) == name]
+            if idx:
+                report.by_length[name] = build_report(
+                    [records[i] for i in idx], [results[i] for i in idx], per_language=False
+                )
     return report
 
 
@@ -123,7 +142,12 @@ def evaluate_split(
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    records = read_jsonl(extra_file) if extra_file else read_split(corpus_dir, split)
+    if extra_file:
+        records = read_jsonl(extra_file)
+    elif split == "dev":  # the training emails held out for early stopping and calibration
+        records = carve_dev(read_split(corpus_dir, "train"))[1]
+    else:
+        records = read_split(corpus_dir, split)
     if mode == "rules":
         rules = RuleClassifier()
         return evaluate(records, lambda msgs: [rules.classify(s, t) for s, t in msgs])
@@ -155,5 +179,11 @@ def format_report(report: Report, title: str = "test split") -> str:
             f"request-vs-not {sub.request_accuracy:.3f}  no label: review "
             f"{sub.requests_to_review} dropped {sub.requests_dropped}  weakest: "
             + ", ".join(f"{label} {f1:.2f}" for f1, label in worst)
+        )
+    for name, sub in report.by_length.items():
+        exact = round(sub.exact_match * sub.n)
+        lines.append(
+            f"  [{name} chars] n={sub.n:<5} macro-F1 {sub.macro_f1:.3f}  exact {exact}/{sub.n}  "
+            f"no label: review {sub.requests_to_review} dropped {sub.requests_dropped}"
         )
     return "\n".join(lines)

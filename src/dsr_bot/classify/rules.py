@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from dsr_bot.cases.model import FollowUp, FollowUpKind, RequestType
 from dsr_bot.classify.business_objects import business_only
 from dsr_bot.classify.citations import sentences as citation_sentences
-from dsr_bot.classify.citations import strong_citations, without_grounds
+from dsr_bot.classify.citations import strong_citations, without_descriptions, without_grounds
 from dsr_bot.classify.follow_up import detect_follow_up
 from dsr_bot.classify.own_data import addresses_own_data
 from dsr_bot.classify.own_words import own_words
@@ -232,6 +232,8 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"gør (?:jeg )?(?:hermed )?(?:også )?(?:formelt )?indsigelse",
         r"object to (?:the|your|you|my|this|any|being)\b",
         r"motsätter mig\b",
+        # Round 6: Swedish present tense, "Jag invänder också mot all behandling som ...".
+        r"jag invänder (?:\w+ ){0,2}?mot\b|invänder jag (?:\w+ ){0,2}?mot\b",
         r"protest\w* mot\b",
         r"gør indsigelse\b",
     ),
@@ -239,7 +241,8 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         # An objection to direct marketing (Art. 21(2)-(3)) is the opt-out, not Art. 21(1).
         r"(?:object\w*|invänd\w*|invändning|motsätter|protest\w*|indsigelse|reserver\w*|"
         r"frabeder)[^.\n]{0,100}?(?:direct marketing|direktmarknadsföring|marknadsföring|"
-        r"direktreklam|direkte markedsføring|markedsføring)",
+        r"direktreklam|direkte markedsføring|markedsføring|advertising|reklame|annonsering|"
+        r"offers\b|erbjudanden|tilbud\b)",
         r"avregistrera (?:mig|mej|oss|min|mitt|adress)",
         r"avanmäl (?:mig|mej)",
         r"unsubscribe (?:me|us|my|this|from|pls|please)\b|please unsubscribe",
@@ -249,8 +252,15 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"afmeld|afmeld mig|meld av|stopp|opt out)\W*(?m:$)",
         r"opt (?:me )?out of",
         r"(?:sluta|slutar) (?:skicka|ringa|maila|mejla)",
-        r"inte (?:längre )?(?:få|ha|ta emot) (?:några |fler |era )?"
-        r"(?:nyhetsbrev|utskick|reklam|erbjudanden|mejl|mail|sms|kataloger)",
+        r"inte (?:längre )?(?:få|ha|ta emot) (?:några |fler |era |någon form av )?"
+        r"(?:nyhetsbrev|utskick|reklam|erbjudanden|mejl|mail|sms|kataloger|marknadsföring)",
+        # Round 6: "Kontakta mig inte längre i marknadsföringssyfte", "ikke kontakt meg i
+        # markedsføringsøyemed", "receive no further advertising".
+        r"(?:kontakta (?:mig|mej) inte|ikke kontakt (?:meg|mig)|kontakt (?:meg|mig) ikke)"
+        r"(?: längre| lenger| længere)? i (?:marknadsförings|markedsførings)",
+        r"(?:receive|get|send me) no (?:further |more )?"
+        r"(?:advertising|marketing|offers|promotions)",
+        r"(?:contact|call|email|text) me (?:\w+ )?for (?:marketing|sales|promotional|advertising)",
         r"stop (?:sending|emailing|calling|contacting)",
         r"no (?:more )?(?:marketing|newsletters|sales calls|promotional|promotions|offers)",
         r"(?:inga|no) (?:fler |more )?(?:erbjudanden|utskick|nyhetsbrev|sms|newsletters|emails|"
@@ -266,9 +276,9 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:\w+ )?(?:list\w*|utskick\w*|nyhetsbrev\w*|sändlist\w*|ringlist\w*|register)",
         r"(?:don't|do not|no longer) (?:want|wish) (?:to (?:receive|get|be contacted)|any more)",
         r"ta meg (?:ut|bort) (?:av|fra)",
-        r"ikke (?:lenger |længere )?(?:å )?(?:bli |blive )?(?:ringt|oppringt|ringet op|motta|"
-        r"modtage|få) (?:\w+ ){0,2}?(?:markedsføring|reklame|nyhetsbrev|nyhedsbrev|tilbud|e-?post|"
-        r"av|op|fra|flere)",
+        r"ikke (?:lenger |længere )?(?:å |at )?(?:bli |blive )?(?:ringt|oppringt|ringet op|motta|"
+        r"modtage|få) (?:\w+ ){0,3}?(?:markedsføring|reklame|nyhetsbrev|nyhedsbrev|tilbud|e-?post|"
+        r"av|af|op|fra|flere)",
         r"reserver (?:meg|mig) mot",
         r"(?:vill|vil) inte bli (?:uppringd|kontaktad|ringd|ringad)",
         r"(?:don't|do not|never) (?:call|contact|email|ring|text) me\b",
@@ -293,6 +303,11 @@ STRONG: dict[RequestType, re.Pattern[str]] = {
         r"(?:drar tillbaka|tar tillbaka) (?:mitt )?(?:samtycke|godkännande|tillstånd|ja)",
         r"samtycke\w* (?:återkallas|dras tillbaka|upphör|gäller inte)",
         r"withdraw\w* (?:my |all |any |the )?(?:consent|permission)",
+        # Round 6: the consent named first, withdrawn after ("If I have given consent, I
+        # hereby withdraw it", "Om jag har lämnat samtycke återkallar jag det härmed").
+        r"(?:consent|samtycke|samtykke)\w*\b[^.\n]{0,60}?(?:\bi (?:hereby |also )?(?:withdraw|"
+        r"revoke) (?:it|them|that|this)\b|återkallar jag (?:det|dem|detta) (?:härmed|också)|"
+        r"trekker jeg (?:det|dem) (?:herved )?tilbake|trækker jeg (?:det|dem) (?:hermed )?tilbage)",
         r"revok\w* (?:my |that |the )?(?:consent|permission)",
         r"take back my (?:consent|permission)",
         r"trekk\w* (?:tilbake )?(?:mitt )?samtykke",
@@ -417,7 +432,11 @@ SAMPLE_CHARS = 20_000
 # "Stop profiling me" is an objection; "I object to direct marketing" is the opt-out alone.
 _MARKETING_SENTENCE = re.compile(
     r"marketing|marknadsföring|direktreklam|markedsføring|reklam|newsletter|nyhetsbrev|"
-    r"nyhedsbrev|utskick|utsendelse|udsendelse"
+    r"nyhedsbrev|utskick|utsendelse|udsendelse|"
+    # Round 6: profiling "for sending me personalised offers" is profiling for marketing.
+    r"offers\b|advertis|campaign|promotion|erbjudande|kampanj|annons|tilbud|"
+    # ... and a sentence that cites Art. 21(2)/(3) ("I object under Art. 21(2) GDPR").
+    r"\b21\s*\(\s*[23]\s*\)|\b21\.[23]\b|\b21 nr\. ?[23]\b|\b21, stk\. ?[23]\b"
 )
 
 
@@ -452,12 +471,23 @@ def rule_evidence(subject: str, text: str) -> Evidence:
     lowered = f"{subject}\n{own_words(text[: SAMPLE_CHARS * 2])}"[:SAMPLE_CHARS].lower()
     if _NOT_A_REQUEST.search(lowered):
         return NO_EVIDENCE
+    # Sentences that describe rights and duties in general (generator boilerplate, privacy
+    # policy text, pitches: "Article 19 obliges the controller to communicate any erasure or
+    # restriction") name rights without asking for any: they give no evidence (round 6).
+    lowered = without_descriptions(lowered)
     # Grounds an erasure letter lists as reasons (Art. 17(1)(a)-(f)) are not requests for
     # consent withdrawal or objection: those two rights are read from the text without them.
     reasons_removed = without_grounds(lowered)
     strong = _hits(STRONG, lowered)
     weak = _hits(WEAK, lowered)
-    grounds_only = {RequestType.CONSENT_WITHDRAWAL, RequestType.OBJECTION}
+    # Round 6: an objection to direct marketing listed as a ground ("an objection under
+    # Article 21(2) means the data may no longer be processed for that purpose") is a reason
+    # too, as the issue says of objections.
+    grounds_only = {
+        RequestType.CONSENT_WITHDRAWAL,
+        RequestType.OBJECTION,
+        RequestType.MARKETING_OPTOUT,
+    }
     strong -= grounds_only
     weak -= grounds_only
     strong |= _hits({k: STRONG[k] for k in grounds_only}, reasons_removed)
@@ -485,13 +515,16 @@ def rule_evidence(subject: str, text: str) -> Evidence:
         if not STRONG[RequestType.ACCESS].search(other):
             strong.discard(RequestType.ACCESS)
             weak.add(RequestType.ACCESS)
-    if RequestType.ACCESS in strong and RequestType.RESTRICTION in strong:
+    listed = (RequestType.RESTRICTION, RequestType.RECTIFICATION, RequestType.OBJECTION)
+    if RequestType.ACCESS in strong and strong.intersection(listed):
         # An Art. 15(1)(e) item ("information about my right to request rectification,
-        # erasure or restriction") names the rights; it does not ask for a restriction.
+        # erasure or restriction, and to object") names the rights; it does not ask for a
+        # restriction (round 5), nor for a rectification or an objection (round 6).
         other = "\n".join(x for x in citation_sentences(lowered) if not _RIGHTS_LISTED.search(x))
-        if not STRONG[RequestType.RESTRICTION].search(other):
-            strong.discard(RequestType.RESTRICTION)
-            weak.add(RequestType.RESTRICTION)
+        for label in strong.intersection(listed):
+            if not STRONG[label].search(other) and label not in strong_citations(other):
+                strong.discard(label)
+                weak.add(label)
     if RequestType.ACCESS in strong and RequestType.PORTABILITY not in strong | weak:
         # An Art. 15(1) enumeration (copy, purposes, recipients, storage, source) is access;
         # portability needs a machine-readable format or a transfer (Art. 20).

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from dsr_bot.cases.model import ALL_REQUEST_TYPES, Classification, FollowUp, RequestType
 from dsr_bot.classify.calibration import BASE, MAX_SHIFT, label_thresholds
+from dsr_bot.classify.citations import without_descriptions
 from dsr_bot.classify.language import detect_language
 from dsr_bot.classify.own_words import own_words
 from dsr_bot.classify.rules import rule_evidence
@@ -49,9 +50,13 @@ def model_input(subject: str, text: str) -> str:
     keeps quoted newsletters in corpus mails from teaching the model that "avregistrera"
     in a footer means anything. Lower-cased because the bag-of-words features key on the
     token's exact form and people write "RADERA", "Radera" and "radera" alike.
+
+    Round 6: without the sentences that describe rights in general (`without_descriptions`,
+    the rules' view too): a generator letter's boilerplate about Art. 12-22 and 77 names
+    every right, and the model should read the demand, not the boilerplate.
     """
     body = own_words((text or "")[: MAX_CHARS * 2])
-    return f"{subject or ''}\n{body}"[:MAX_CHARS].lower()
+    return without_descriptions(f"{subject or ''}\n{body}"[:MAX_CHARS].lower())
 
 
 def model_available(path: Path = MODEL_DIR) -> bool:
