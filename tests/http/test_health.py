@@ -7,6 +7,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,46 +60,55 @@ def settings_for(bot: Bot, **extra: Any) -> Settings:
     return load_settings(None, **{**bot.settings, **extra})
 
 
-def test_readyz_flips_when_dovecot_stops_and_recovers(dovecot, mailbox, smtp_sink, bot: Bot):
-    app = build_app(settings_for(bot, http_port=free_port()))
+@contextmanager
+def serving(app: App) -> Iterator[tuple[health.HealthServer, MailboxWatcher]]:
+    """The leader's watcher running in a thread, with the HTTP server reporting on it."""
     stop = threading.Event()
     watcher = MailboxWatcher(app, stop)
     server = start_http(app, watcher)
     assert server is not None
     worker = threading.Thread(target=watcher.run_forever, daemon=True)
     worker.start()
-    base = server.url
     try:
-        status, body = wait_until(lambda: (r := ready(base))[0] == 200 and r, timeout=30)
-        assert body["status"] == "ready"
-        ok = {n for n, c in body["checks"].items() if c["ok"]}
-        assert ok == {"classifier", "database", "imap", "outbox"}
-
-        mailbox.append(EN_ACCESS)
-        wait_until(lambda: not app.intake.pending_ids() and processed(app) == 1, timeout=30)
-        status, text = get(base + "/metrics")
-        assert status == 200
-        assert metric(text, "dsr_bot_database_up") == 1
-        assert metric(text, "dsr_bot_cases_overdue") == 0
-        assert "karin" not in text.lower() and "smith" not in text.lower()
-
-        dovecot.stop()
-        status, body = wait_until(lambda: (r := ready(base))[0] == 503 and r, timeout=30)
-        assert body["status"] == "not ready"
-        assert body["checks"]["imap"]["ok"] is False
-        assert body["checks"]["database"]["ok"] is True
-        assert get(base + "/healthz")[0] == 200  # alive: a restart would not help
-
-        dovecot.start()
-        wait_until(lambda: ready(base)[0] == 200, timeout=60)
-        assert watcher.reconnects >= 1
+        yield server, watcher
     finally:
-        if not dovecot.is_running:
-            dovecot.start()
         stop.set()
-        worker.join(timeout=15)
+        worker.join(timeout=30)
         server.stop()
     assert not worker.is_alive()
+
+
+def test_readyz_flips_when_dovecot_stops_and_recovers(dovecot, mailbox, smtp_sink, bot: Bot):
+    app = build_app(settings_for(bot, http_port=free_port()))
+    with serving(app) as (server, watcher):
+        base = server.url
+        try:
+            status, body = wait_until(lambda: (r := ready(base))[0] == 200 and r, timeout=30)
+            assert body["status"] == "ready"
+            ok = {n for n, c in body["checks"].items() if c["ok"]}
+            assert ok == {"classifier", "database", "imap", "outbox"}
+
+            mailbox.append(EN_ACCESS)
+            wait_until(lambda: not app.intake.pending_ids() and processed(app) == 1, timeout=30)
+            status, text = get(base + "/metrics")
+            assert status == 200
+            assert metric(text, "dsr_bot_database_up") == 1
+            assert metric(text, "dsr_bot_cases_overdue") == 0
+            assert "karin" not in text.lower() and "smith" not in text.lower()
+
+            dovecot.stop()
+            status, body = wait_until(lambda: (r := ready(base))[0] == 503 and r, timeout=30)
+            assert body["status"] == "not ready"
+            assert body["checks"]["imap"]["ok"] is False
+            assert body["checks"]["database"]["ok"] is True
+            assert get(base + "/healthz")[0] == 200  # alive: a restart would not help
+
+            dovecot.start()
+            wait_until(lambda: ready(base)[0] == 200, timeout=60)
+            assert watcher.reconnects >= 1
+        finally:
+            if not dovecot.is_running:
+                dovecot.start()
 
 
 def test_endpoint_is_off_unless_a_port_is_set(mailbox, smtp_sink, bot: Bot):
@@ -231,13 +242,7 @@ def test_a_model_that_fails_to_load_is_not_ready_and_decides_nothing(mailbox, sm
     app = build_app(
         settings_for(bot, http_port=free_port()), classifier=LoadingClassifier(broken_model)
     )
-    stop = threading.Event()
-    watcher = MailboxWatcher(app, stop)
-    server = start_http(app, watcher)
-    assert server is not None
-    worker = threading.Thread(target=watcher.run_forever, daemon=True)
-    worker.start()
-    try:
+    with serving(app) as (server, _):
         mailbox.append(EN_ACCESS)
         wait_until(lambda: app.intake.pending_ids(), timeout=30)  # stored, not decided
         status, body = ready(server.url)
@@ -248,7 +253,3 @@ def test_a_model_that_fails_to_load_is_not_ready_and_decides_nothing(mailbox, sm
             row = session.scalars(sa.select(InboundMessage)).one()
             # Waiting, not parked: no attempt was counted against the mail.
             assert (row.processed_at, row.attempts) == (None, 0)
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-        server.stop()
