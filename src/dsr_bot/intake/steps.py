@@ -138,7 +138,9 @@ class BatchMemo:
 
     acks_last_hour: int = 0
     acks_by_sender: dict[str, int] = field(default_factory=dict)
-    _copies: list[InboundMessage] = field(default_factory=list)
+    # The oldest decided message per digest and per (Message-ID, sender).
+    _by_digest: dict[str, InboundMessage] = field(default_factory=dict)
+    _by_message_id: dict[tuple[str, str | None], InboundMessage] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -149,32 +151,36 @@ class BatchMemo:
         message_ids: Sequence[str | None],
         senders: Sequence[str | None],
     ) -> BatchMemo:
-        copies = repositories.decided_copies(session, sha256s, [mid for mid in message_ids if mid])
-        return cls(
+        memo = cls(
             acks_last_hour=repositories.acknowledgements_since(session, now - timedelta(hours=1)),
             acks_by_sender=repositories.acknowledgements_by_sender_since(
                 session, now - timedelta(days=1), [limit_key(s) for s in senders if s]
             ),
-            _copies=copies,
         )
+        for copy in repositories.decided_copies(
+            session, sha256s, [mid for mid in message_ids if mid]
+        ):
+            memo.decided(copy)
+        return memo
 
     def earlier_copy(self, row: InboundMessage) -> InboundMessage | None:
-        """As repositories.earlier_copy: the oldest decided message with the same bytes, or
-        the same Message-ID from the same sender."""
-        same = [
-            c
-            for c in self._copies
-            if c.id != row.id
-            and (
-                c.raw_sha256 == row.raw_sha256
-                or (row.message_id and c.message_id == row.message_id and c.sender == row.sender)
-            )
-        ]
-        return min(same, key=lambda c: c.id) if same else None
+        """The oldest decided message (in the database or earlier in this batch) with the
+        same bytes, or the same Message-ID from the same sender."""
+        same = [self._by_digest.get(row.raw_sha256)]
+        if row.message_id:
+            same.append(self._by_message_id.get((row.message_id, row.sender)))
+        found = [c for c in same if c is not None and c.id != row.id]
+        return min(found, key=lambda c: c.id) if found else None
 
     def decided(self, row: InboundMessage) -> None:
-        """`row` is decided in this batch: a later copy in the batch finds it."""
-        self._copies.append(row)
+        """`row` is decided: a later copy finds it (the oldest one is kept per key)."""
+        keys: list[tuple[dict[Any, InboundMessage], Any]] = [(self._by_digest, row.raw_sha256)]
+        if row.message_id:
+            keys.append((self._by_message_id, (row.message_id, row.sender)))
+        for index, key in keys:
+            kept = index.get(key)
+            if kept is None or row.id < kept.id:
+                index[key] = row
 
     def acknowledged(self, sender: str) -> None:
         self.acks_last_hour += 1

@@ -320,7 +320,8 @@ class Outbox:
                 .returning(Outbound.id)
                 .execution_options(synchronize_session=False)
             ).scalars()
-            return sorted(claimed, key=due.index)
+            order = {item_id: n for n, item_id in enumerate(due)}
+            return sorted(claimed, key=order.__getitem__)
 
     def drain(self, limit: int = 500, stop: threading.Event | None = None) -> DrainResult:
         """Send what is due. With `stop` set mid-way, the rest is released, not left leased,
