@@ -11,31 +11,15 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from dsr_bot import outbox
-from dsr_bot.bootstrap import App, build_app
-from dsr_bot.config import load_settings
 from dsr_bot.mail.smtp import SmtpTransport
-from dsr_bot.store import db
 from dsr_bot.store.tables import InboundMessage, Outbound
-from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from tests.fixtures.app import offline_app
 from tests.fixtures.smtp import SmtpSink
 from tests.intake.test_intake_e2e import EN_ACCESS, LATIN1, SV_ERASURE
 
 
-def make_app(database_url: str, tmp_path: Path, **extra: object) -> App:
-    if not database_url.startswith("sqlite"):
-        db.upgrade(db.make_engine(database_url))
-    settings = load_settings(
-        None,
-        database_url=database_url,
-        mail_from=MAIL_FROM,
-        controller_profile=str(CONTROLLER),
-        **({"mail_outbox_dir": str(tmp_path / "out")} | extra),
-    )
-    return build_app(settings)
-
-
 def test_attempt_is_counted_before_the_work(database_url: str, tmp_path: Path) -> None:
-    app = make_app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     now = datetime.now(UTC)
     first = app.intake.store_raw(mailbox="t", uidvalidity=1, uid=1, raw=SV_ERASURE, received_at=now)
     app.intake.process_batch([first])
@@ -47,7 +31,7 @@ def test_attempt_is_counted_before_the_work(database_url: str, tmp_path: Path) -
 def test_a_message_that_killed_three_runs_is_quarantined_with_its_identity(
     database_url: str, tmp_path: Path
 ) -> None:
-    app = make_app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     now = datetime.now(UTC)
     poison = app.intake.store_raw(
         mailbox="t", uidvalidity=1, uid=1, raw=SV_ERASURE, received_at=now
@@ -67,7 +51,7 @@ def test_a_message_that_killed_three_runs_is_quarantined_with_its_identity(
 
 
 def test_a_message_tried_before_is_decided_alone(database_url: str, tmp_path: Path) -> None:
-    app = make_app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     now = datetime.now(UTC)
     ids = [
         app.intake.store_raw(mailbox="t", uidvalidity=1, uid=n, raw=raw, received_at=now)
@@ -92,7 +76,9 @@ def _dead_holder() -> str:
 def test_an_ack_stuck_in_sending_after_a_crash_is_sent_by_the_next_run(
     database_url: str, tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
-    app = make_app(database_url, tmp_path, mail_outbox_dir=None, **smtp_sink.settings_overrides())
+    app = offline_app(
+        database_url, tmp_path, mail_outbox_dir=None, **smtp_sink.settings_overrides()
+    )
     now = datetime.now(UTC)
     inbound = app.intake.store_raw(
         mailbox="t", uidvalidity=1, uid=1, raw=SV_ERASURE, received_at=now
@@ -127,7 +113,7 @@ def test_an_ack_stuck_in_sending_after_a_crash_is_sent_by_the_next_run(
 
 
 def test_an_unparseable_message_keeps_its_identity(database_url: str, tmp_path: Path) -> None:
-    app = make_app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     raw = (
         b"From: Anna <anna@x.se>\r\nSubject: Radera mina uppgifter\r\nMessage-ID: <u1@x.se>\r\n"
         b"MIME-Version: 1.0\r\n"
@@ -153,7 +139,7 @@ def test_hourly_cap_is_counted_and_told_to_slack_once(database_url: str, tmp_pat
     from dsr_bot import metrics
     from dsr_bot.slack.listener import SlackNotifier
 
-    app = make_app(database_url, tmp_path, ack_limit_per_hour=1)
+    app = offline_app(database_url, tmp_path, ack_limit_per_hour=1)
     app.intake.listeners.append(SlackNotifier("C0PRIVACY"))
     before = metrics.ACKNOWLEDGEMENTS_CAPPED._value.get()
     now = datetime.now(UTC)
@@ -175,7 +161,7 @@ def test_the_card_says_why_no_acknowledgement_went(database_url: str, tmp_path: 
     from dsr_bot.slack.render import case_card_args
     from dsr_bot.store.tables import Case
 
-    app = make_app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     raw = SV_ERASURE.replace(b"karin.lind@example.se", b"karin@localhost")
     inbound = app.intake.store_raw(
         mailbox="t", uidvalidity=1, uid=1, raw=raw, received_at=datetime.now(UTC)

@@ -6,10 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dsr_bot.bootstrap import build_app
-from dsr_bot.config import load_settings
-from dsr_bot.store import db
-from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from tests.fixtures.app import offline_app
 from tests.intake.test_intake_e2e import EN_ACCESS, LATIN1, SALES, SV_ERASURE
 
 
@@ -33,16 +30,7 @@ class ExplodingListener:
 
 
 def test_one_failing_message_does_not_take_its_batch_with_it(database_url: str, tmp_path: Path):
-    if not database_url.startswith("sqlite"):
-        db.upgrade(db.make_engine(database_url))
-    settings = load_settings(
-        None,
-        database_url=database_url,
-        mail_from=MAIL_FROM,
-        controller_profile=str(CONTROLLER),
-        mail_outbox_dir=str(tmp_path / "out"),
-    )
-    app = build_app(settings)
+    app = offline_app(database_url, tmp_path)
     listener = ExplodingListener("j.smith@example.co.uk")
     app.intake.listeners.append(listener)
     now = datetime.now(UTC)

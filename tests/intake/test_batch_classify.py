@@ -6,12 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dsr_bot.bootstrap import build_app
 from dsr_bot.cases.model import Classification
 from dsr_bot.classify import RuleClassifier
-from dsr_bot.config import load_settings
-from dsr_bot.store import db
-from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from tests.fixtures.app import offline_app
 from tests.intake.test_intake_e2e import AUTO_REPLY, EN_ACCESS, LATIN1, SALES, SV_ERASURE
 
 
@@ -35,16 +32,7 @@ class CountingClassifier:
 
 
 def decide_all(database_url: str, tmp_path: Path, classifier: CountingClassifier) -> list[str]:
-    if not database_url.startswith("sqlite"):
-        db.upgrade(db.make_engine(database_url))
-    settings = load_settings(
-        None,
-        database_url=database_url,
-        mail_from=MAIL_FROM,
-        controller_profile=str(CONTROLLER),
-        mail_outbox_dir=str(tmp_path / "out"),
-    )
-    app = build_app(settings, classifier=classifier)
+    app = offline_app(database_url, tmp_path, classifier=classifier)
     now = datetime.now(UTC)
     raws = (SV_ERASURE, EN_ACCESS, SALES, AUTO_REPLY, LATIN1, SV_ERASURE)  # the last: a copy
     for uid, raw in enumerate(raws, 1):

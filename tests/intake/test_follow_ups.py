@@ -11,14 +11,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from dsr_bot.bootstrap import build_app
 from dsr_bot.cases.model import Classification, Disposition, FollowUp, FollowUpKind, RequestType
-from dsr_bot.config import load_settings
 from dsr_bot.intake.follow_ups import NO_OPEN_CASE
 from dsr_bot.slack import cards
-from dsr_bot.store import db
 from dsr_bot.store.tables import Case, Event
-from tests.fixtures.bot import CONTROLLER, MAIL_FROM
+from tests.fixtures.app import offline_app
 from tests.intake.test_intake_e2e import mail
 
 ACCESS = mail(
@@ -57,19 +54,6 @@ STRANGER_QUESTION = mail(
 )
 
 
-def _app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    if not database_url.startswith("sqlite"):
-        db.upgrade(db.make_engine(database_url))
-    settings = load_settings(
-        None,
-        database_url=database_url,
-        mail_from=MAIL_FROM,
-        controller_profile=str(CONTROLLER),
-        mail_outbox_dir=str(tmp_path / "out"),
-    )
-    return build_app(settings)
-
-
 _UIDS = itertools.count(1)
 
 
@@ -87,7 +71,7 @@ def _events(app, action: str) -> list[Event]:  # type: ignore[no-untyped-def]
 
 
 def test_a_reminder_threads_to_the_senders_open_case(database_url: str, tmp_path: Path) -> None:
-    app = _app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     [opened] = _process(app, ACCESS)
     assert opened.disposition is Disposition.CASE
     [reminder] = _process(app, ACCESS_REMINDER)
@@ -104,7 +88,7 @@ def test_a_reminder_threads_to_the_senders_open_case(database_url: str, tmp_path
 def test_a_reminder_for_another_right_opens_its_own_flagged_case(
     database_url: str, tmp_path: Path
 ) -> None:
-    app = _app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     _process(app, ACCESS)
     [reminder] = _process(app, ERASURE_REMINDER)
     assert reminder.disposition is Disposition.CASE
@@ -116,7 +100,7 @@ def test_a_reminder_for_another_right_opens_its_own_flagged_case(
 def test_a_reminder_of_a_request_we_never_saw_opens_a_case_that_shows_the_claimed_date(
     database_url: str, tmp_path: Path
 ) -> None:
-    app = _app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     [outcome] = _process(app, STRANGER_REMINDER)
     assert outcome.disposition is Disposition.CASE
     assert outcome.types == (RequestType.RESTRICTION,)
@@ -133,7 +117,7 @@ def test_a_reminder_of_a_request_we_never_saw_opens_a_case_that_shows_the_claime
 
 
 def test_a_process_question_goes_to_the_open_case(database_url: str, tmp_path: Path) -> None:
-    app = _app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     [opened] = _process(app, ACCESS)
     [question] = _process(app, QUESTION)
     assert question.disposition is Disposition.REPLY
@@ -141,7 +125,7 @@ def test_a_process_question_goes_to_the_open_case(database_url: str, tmp_path: P
 
 
 def test_a_process_question_without_a_case_goes_to_review(database_url: str, tmp_path: Path):
-    app = _app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     [question] = _process(app, STRANGER_QUESTION)
     assert question.disposition is Disposition.NEEDS_REVIEW
     assert question.case_ref is None
@@ -177,7 +161,7 @@ def test_a_follow_up_date_without_a_year_is_shown_resolved() -> None:
 def test_a_reminder_quoting_the_case_reference_threads_to_it_from_any_address(
     database_url: str, tmp_path: Path
 ) -> None:
-    app = _app(database_url, tmp_path)
+    app = offline_app(database_url, tmp_path)
     [opened] = _process(app, ACCESS)
     assert opened.case_ref
     reminder = mail(
