@@ -40,7 +40,7 @@ import json
 import random
 import tomllib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -550,33 +550,34 @@ def load_pools() -> dict[str, dict[str, Any]]:
     return {lang: tomllib.loads((HERE / f"{lang}.toml").read_text("utf-8")) for lang in LANGS}
 
 
-def generate(n: int, test: bool, seed: int) -> list[dict[str, Any]]:
+def _generate(
+    n: int,
+    test: bool,
+    seed: int,
+    kinds_weighted: dict[str, float],
+    lang_weights: Sequence[float],
+    letter: Callable[[Writer, str, int], dict[str, Any]],
+) -> list[dict[str, Any]]:
     rng = random.Random(seed + (1 if test else 0))
     pools = load_pools()
-    kinds, weights = list(KINDS), list(KINDS.values())
+    kinds, weights = list(kinds_weighted), list(kinds_weighted.values())
     counters = dict.fromkeys(LANGS, 0)
     out = []
     for _ in range(n):
-        lang = rng.choices(LANGS, LANG_WEIGHTS)[0]
+        lang = rng.choices(LANGS, lang_weights)[0]
         counters[lang] += 1
         kind = rng.choices(kinds, weights)[0]
-        out.append(Writer(lang, pools[lang], rng, test).letter(kind, counters[lang]))
+        out.append(letter(Writer(lang, pools[lang], rng, test), kind, counters[lang]))
     return out
+
+
+def generate(n: int, test: bool, seed: int) -> list[dict[str, Any]]:
+    return _generate(n, test, seed, KINDS, LANG_WEIGHTS, Writer.letter)
 
 
 def generate6(n: int, test: bool, seed: int) -> list[dict[str, Any]]:
     """Round 6 letters (KINDS6); every test letter is at least LONG_CHARS long."""
-    rng = random.Random(seed + (1 if test else 0))
-    pools = load_pools()
-    kinds, weights = list(KINDS6), list(KINDS6.values())
-    counters = dict.fromkeys(LANGS, 0)
-    out = []
-    for _ in range(n):
-        lang = rng.choices(LANGS, LANG_WEIGHTS6)[0]
-        counters[lang] += 1
-        kind = rng.choices(kinds, weights)[0]
-        out.append(Writer(lang, pools[lang], rng, test).letter6(kind, counters[lang]))
-    return out
+    return _generate(n, test, seed, KINDS6, LANG_WEIGHTS6, Writer.letter6)
 
 
 def write(records: list[dict[str, Any]], path: Path) -> None:
