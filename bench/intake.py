@@ -12,7 +12,9 @@ Prints, from one run on this machine, once and then for each database (SQLite, a
   * `dsr-bot run --once` messages/s from fetch until every case is opened and every
     acknowledgement has been accepted by the SMTP server, and its ratio to `nlp.pipe`
     (target >= 0.5);
-  * the bot's RSS after about 1k, 10k and 50k messages (those the backlog reaches) and its peak;
+  * the bot's RSS after about 1k, 10k and 50k messages (those the backlog reaches; with
+    `--classifier-process`, the bot's and its worker's summed) and the peaks: the bot's own,
+    the sum of the bot and its worker (sampled), and the kernel's largest of the tree;
   * start to ready: from `dsr-bot run` to `/readyz` = 200;
   * APPEND → acknowledgement-received latency while `dsr-bot run` idles (median, p95; target
     p95 <= 1 s);
@@ -164,6 +166,17 @@ def proc_status(pid: int) -> dict[str, int]:
     }
 
 
+def tree_rss_kb(pid: int) -> int:
+    """VmRSS of a process and its descendants (the classifier worker, multiprocessing's
+    resource tracker), in kB."""
+    total = proc_status(pid).get("VmRSS", 0)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return total + sum(tree_rss_kb(int(child)) for child in children)
+
+
 class RssProbe(threading.Thread):
     """Samples the bot's RSS and how many messages it has decided (from its database), and
     keeps the RSS the first time the count passes each checkpoint."""
@@ -177,6 +190,7 @@ class RssProbe(threading.Thread):
         self.pending = sorted(checkpoints)
         self.at: dict[int, float] = {}
         self.peak_mb = 0.0
+        self.tree_peak_mb = 0.0
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -187,13 +201,14 @@ class RssProbe(threading.Thread):
             status = proc_status(self.pid)
             if status:
                 self.peak_mb = max(self.peak_mb, status.get("VmHWM", 0) / 1024)
+                self.tree_peak_mb = max(self.tree_peak_mb, tree_rss_kb(self.pid) / 1024)
             try:
                 with self.engine.connect() as conn:
                     decided = int(conn.execute(query).scalar_one())
             except Exception:
                 decided = 0  # the schema is not there yet
             while self.pending and decided >= self.pending[0] and status:
-                self.at[self.pending.pop(0)] = status.get("VmRSS", 0) / 1024
+                self.at[self.pending.pop(0)] = tree_rss_kb(self.pid) / 1024
             self.done.wait(0.2)
         self.engine.dispose()
 
@@ -214,7 +229,7 @@ def wait_ready(port: int, timeout: float = 60) -> float:
     raise SystemExit("the bot did not become ready")
 
 
-def bot_env(account, smtp_port: int, url: str, messages: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def bot_env(account, smtp_port: int, url: str, messages: int, worker: bool) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_BOT_")}
     env.update(
         {
@@ -231,6 +246,7 @@ def bot_env(account, smtp_port: int, url: str, messages: int) -> dict[str, str]:
                 # A backlog of distinct requesters: the hourly acknowledgement cap (a
                 # guard against forged-From floods) would otherwise stop at 200.
                 "ack_limit_per_hour": messages * 2,
+                "classifier_process": str(worker).lower(),
             }.items()
         }
     )
@@ -253,7 +269,7 @@ def measure(
 ) -> dict:  # type: ignore[no-untyped-def]
     """One database: the backlog through `run --once`, then start to ready and the latency
     of single mails while `run` idles. `first` numbers the backlog's mails (fresh senders)."""
-    env = bot_env(account, smtp_port, url, args.messages)
+    env = bot_env(account, smtp_port, url, args.messages, args.classifier_process)
     cmd = [sys.executable, "-m", "dsr_bot", "run"]
     fill_inbox(account, first, args.messages)
     requests = sum(1 for i in range(first, first + args.messages) if i % len(WORDS) < 4)
@@ -332,6 +348,8 @@ def measure(
         "missed": missed,
         "rss": dict(sorted(probe.at.items())),
         "peak": usage.ru_maxrss / 1024,
+        "own_peak": probe.peak_mb,
+        "tree_peak": probe.tree_peak_mb,
         "next": next_free + args.latency_samples * len(WORDS),
         "live_log": root / f"live-{label}.log",
     }
@@ -347,6 +365,11 @@ def main() -> None:
         help="also run the bot on this PostgreSQL (a fresh schema is made), after SQLite",
     )
     ap.add_argument("--only-postgres", action="store_true", help="skip the SQLite run")
+    ap.add_argument(
+        "--classifier-process",
+        action="store_true",
+        help="run the bot with DSR_BOT_CLASSIFIER_PROCESS=true (the model in a worker)",
+    )
     args = ap.parse_args()
     load_before = os.getloadavg()
 
@@ -408,7 +431,9 @@ def main() -> None:
             print(f"acks not seen within 30 s         {r['missed']} (bot log: {r['live_log']})")
         for n, mb in r["rss"].items():
             print(f"RSS after {n:>6} messages         {mb:8.1f} MB")
-        print(f"peak RSS (run --once)            {r['peak']:8.1f} MB")
+        print(f"peak RSS, the bot's process      {r['own_peak']:8.1f} MB (VmHWM)")
+        print(f"peak RSS, bot + worker, summed   {r['tree_peak']:8.1f} MB (sampled 5/s)")
+        print(f"peak RSS, largest of the tree    {r['peak']:8.1f} MB (ru_maxrss)")
     print(
         f"load average before / after      {load_before[0]:.1f} / {load_after[0]:.1f} "
         f"on {os.cpu_count()} cores"

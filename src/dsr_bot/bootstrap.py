@@ -32,6 +32,7 @@ from dsr_bot.cases.model import Classification
 from dsr_bot.cases.service import CasePolicy, utcnow
 from dsr_bot.classify import load_classifier
 from dsr_bot.classify.base import Classifier, classify_batch
+from dsr_bot.classify.worker import ProcessClassifier
 from dsr_bot.config import ConfigError, Settings, env_name
 from dsr_bot.fulfilment.approval import CaseFulfiller
 from dsr_bot.fulfilment.sources import DataSourceError, DataSources, load_data_sources
@@ -164,6 +165,16 @@ class LoadingClassifier:
         return classify_batch(self.ready(), items)
 
 
+def default_classifier(settings: Settings) -> Classifier:
+    """The shipped classifier, loading in a thread of this process or, with
+    `classifier_process`, in a worker process of its own (classify/worker.py)."""
+    if settings.classifier_process:
+        return ProcessClassifier(settings.classifier_threshold, settings.classifier_review_low)
+    return LoadingClassifier(
+        lambda: load_classifier(settings.classifier_threshold, settings.classifier_review_low)
+    )
+
+
 def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return db.open_database(settings.database_url, auto_upgrade=settings.is_sqlite)
 
@@ -187,10 +198,7 @@ def build_app(
     )
     intake = Intake(
         factory,
-        classifier
-        or LoadingClassifier(
-            lambda: load_classifier(settings.classifier_threshold, settings.classifier_review_low)
-        ),
+        classifier or default_classifier(settings),
         ReplyRenderer(controller),
         policy,
         clock,
@@ -306,6 +314,9 @@ def start_http(
     model = app.intake.classifier.inner
     if isinstance(model, LoadingClassifier):
         readiness.register("classifier", model.check)
+    elif isinstance(model, ProcessClassifier):
+        worker = model
+        readiness.register("classifier", lambda: health.CheckResult(*worker.check()))
     readiness.register(
         "imap", health.imap_check(watcher) if watcher is not None else health.standby_check
     )

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # Classifier: a best score in [review_low, threshold) means "a human must look".
     classifier_threshold: float = Field(default=0.5, gt=0, lt=1)
     classifier_review_low: float = Field(default=0.2, ge=0, lt=1)
+    # Classify in a second process, a batch ahead of deciding (classify/worker.py): a
+    # backlog goes faster where a second core is free; costs a process start (~1.5 s of CPU).
+    classifier_process: bool = False
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     # Address-space ceiling of `dsr-bot run` in MiB (RLIMIT_AS; 0 leaves it to the system).
     # The running bot maps about 1.3 GB (spaCy, threads); 4 GiB leaves the parser's budget

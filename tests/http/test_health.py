@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from dsr_bot import outbox
 from dsr_bot.bootstrap import App, LoadingClassifier, build_app, open_database, start_http
+from dsr_bot.classify.worker import ProcessClassifier
 from dsr_bot.config import Settings, load_settings
 from dsr_bot.http import health
 from dsr_bot.intake.watcher import MailboxWatcher
@@ -253,3 +254,52 @@ def test_a_model_that_fails_to_load_is_not_ready_and_decides_nothing(mailbox, sm
             row = session.scalars(sa.select(InboundMessage)).one()
             # Waiting, not parked: no attempt was counted against the mail.
             assert (row.processed_at, row.attempts) == (None, 0)
+
+
+def test_with_the_classifier_in_a_worker_ready_means_loaded_there(mailbox, smtp_sink, bot: Bot):
+    app = build_app(settings_for(bot, http_port=free_port(), classifier_process=True))
+    worker = app.intake.classifier.inner
+    assert isinstance(worker, ProcessClassifier)
+    try:
+        with serving(app) as (server, _):
+            wait_until(lambda: ready(server.url)[0] == 200, timeout=30)
+            wait_until(
+                lambda: (
+                    ready(server.url)[1]["checks"]["classifier"]["detail"]
+                    == ("loaded (worker process)")
+                ),
+                timeout=30,
+            )
+            mailbox.append(EN_ACCESS)
+            wait_until(lambda: processed(app) == 1, timeout=30)
+            with app.factory() as session:
+                row = session.scalars(sa.select(InboundMessage)).one()
+                assert row.disposition == "case" and row.labels == ["access"]
+    finally:
+        worker.close()
+
+
+def test_a_worker_whose_model_fails_to_load_is_not_ready_and_decides_nothing(
+    tmp_path: Path, mailbox, smtp_sink, bot: Bot
+):
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "meta.json").write_text("{}")
+    (broken / "config.cfg").write_text("[nlp\n")
+    worker = ProcessClassifier(0.5, 0.2, model_dir=broken)
+    app = build_app(settings_for(bot, http_port=free_port()), classifier=worker)
+    try:
+        with serving(app) as (server, _):
+            mailbox.append(EN_ACCESS)
+            wait_until(lambda: app.intake.pending_ids(), timeout=30)
+            _, body = wait_until(lambda: (r := ready(server.url))[0] == 503 and r, timeout=30)
+            assert body["checks"]["classifier"] == {
+                "ok": False,
+                "detail": "not loaded (worker process)",
+            }
+            time.sleep(3)
+            with app.factory() as session:
+                row = session.scalars(sa.select(InboundMessage)).one()
+                assert (row.processed_at, row.attempts) == (None, 0)
+    finally:
+        worker.close()

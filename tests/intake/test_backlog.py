@@ -3,12 +3,14 @@ kill inside a batch or inside an outbox drain neither loses nor doubles a letter
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import pytest
 
+from tests.classify.test_classify_worker import gone
 from tests.fixtures.bot import MAIL_FROM, Bot
 
 
@@ -89,3 +91,41 @@ def test_kill_inside_a_batch_or_a_drain_loses_and_doubles_nothing(
     assert len(sent) == 6 and set(sent.values()) == {1}
     assert len(bot.json("cases", "list")) == 6
     assert mailbox.uids("INBOX") == []
+
+
+def worker_pid(stderr: str) -> int:
+    found = re.search(r"classifier worker started \(pid (\d+)\)", stderr)
+    assert found, "no classifier worker was started"
+    return int(found.group(1))
+
+
+def test_with_the_classifier_in_a_worker_a_backlog_is_decided_and_sent_once(
+    mailbox, smtp_sink, bot: Bot
+):
+    # 450: three batches of 200 and a part; all but the first are classified ahead, in the
+    # worker, while the batch before them is decided.
+    append_many(mailbox, 450)
+    done = bot.cli("run", "--once", classifier_process=True, ack_limit_per_hour=1000)
+    assert "fetched 450, processed 450" in done.stderr
+    sent = acknowledged(smtp_sink)
+    assert len(sent) == 450 and set(sent.values()) == {1}
+    cases = bot.json("cases", "list")
+    assert len(cases) == 450
+    assert {tuple(case["types"]) for case in cases} == {("access",)}
+    assert gone(worker_pid(done.stderr))  # it ends with the bot
+
+
+def test_a_kill_with_the_classifier_in_a_worker_leaves_no_worker_behind(
+    mailbox, smtp_sink, bot: Bot
+):
+    append_many(mailbox, 6)
+    crashed = bot.cli("run", "--once", check=False, crash_after="decide", classifier_process=True)
+    assert crashed.returncode == 70, crashed.stderr
+    # The bot died as under kill -9: the worker sees its pipe close and ends as well.
+    assert gone(worker_pid(crashed.stderr))
+    assert acknowledged(smtp_sink) == Counter() and bot.json("cases", "list") == []
+
+    bot.cli("run", "--once", classifier_process=True)
+    sent = acknowledged(smtp_sink)
+    assert len(sent) == 6 and set(sent.values()) == {1}
+    assert len(bot.json("cases", "list")) == 6

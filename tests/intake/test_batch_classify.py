@@ -44,7 +44,7 @@ def decide_all(database_url: str, tmp_path: Path, classifier: CountingClassifier
 def test_a_batch_is_classified_in_one_call(database_url: str, tmp_path: Path):
     classifier = CountingClassifier()
     dispositions = decide_all(database_url, tmp_path, classifier)
-    assert classifier.batches == [6]  # every readable message, in one call
+    assert classifier.batches == [5]  # every readable message, in one call; the copy once
     assert classifier.single == []  # the classify step found every result ready
     assert dispositions == ["case", "case", "not_request", "not_request", "case", "case"]
 
@@ -54,3 +54,36 @@ def test_a_classifier_without_a_batch_form_still_works(database_url: str, tmp_pa
     dispositions = decide_all(database_url, tmp_path, classifier)
     assert classifier.batches == []
     assert dispositions == ["case", "case", "not_request", "not_request", "case", "case"]
+
+
+def stored(database_url: str, tmp_path: Path, classifier: CountingClassifier):  # type: ignore[no-untyped-def]
+    app = offline_app(database_url, tmp_path, classifier=classifier)
+    now = datetime.now(UTC)
+    for uid, raw in enumerate((SV_ERASURE, EN_ACCESS, SALES), 1):
+        app.intake.store_raw(mailbox="t", uidvalidity=1, uid=uid, raw=raw, received_at=now)
+    return app, app.intake.pending_ids()
+
+
+def test_a_batch_prepared_ahead_is_decided_without_classifying_it_again(
+    database_url: str, tmp_path: Path
+):
+    classifier = CountingClassifier()
+    app, ids = stored(database_url, tmp_path, classifier)
+    prepared = app.intake.prepare(ids)
+    assert classifier.batches == [3]
+    assert app.intake.pending_ids() == ids  # preparing decides and writes nothing
+    outcomes = app.intake.process_batch(ids, prepared=prepared)
+    assert classifier.batches == [3] and classifier.single == []
+    assert [o.disposition.value for o in outcomes] == ["case", "case", "not_request"]
+
+
+def test_a_prepared_parse_of_other_bytes_is_not_used(database_url: str, tmp_path: Path):
+    classifier = CountingClassifier()
+    app, ids = stored(database_url, tmp_path, classifier)
+    prepared = app.intake.prepare(ids)
+    # The sales mail's parse handed in for the erasure request, under another digest.
+    _, sales, seconds = prepared.parsed[ids[2]]
+    prepared.parsed[ids[0]] = ("0" * 64, sales, seconds)
+    outcomes = app.intake.process_batch(ids, prepared=prepared)
+    assert [o.disposition.value for o in outcomes] == ["case", "case", "not_request"]
+    assert "erasure" in outcomes[0].types

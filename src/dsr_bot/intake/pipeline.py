@@ -94,16 +94,25 @@ def sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _timed_parse(row: InboundMessage) -> tuple[ParsedMessage | None, float]:
+def _timed_parse(raw: bytes | None) -> tuple[ParsedMessage | None, float]:
     """Parsed ahead of the steps for the batch's one classifier call, with the time it took
     (the parse budget); a parser bug is left for `_decide` to meet again, inside the
     message's own savepoint, where it is recorded."""
     started = time.monotonic()
     try:
-        msg: ParsedMessage | None = parse_message(row.raw or b"")
+        msg: ParsedMessage | None = parse_message(raw or b"")
     except Exception:
         msg = None
     return msg, time.monotonic() - started
+
+
+@dataclass
+class Prepared:
+    """A batch read, parsed and classified ahead of its decision (`Intake.prepare`), while
+    the batch before it is decided: the classifier's time overlaps the deciding's."""
+
+    parsed: dict[int, tuple[str, ParsedMessage | None, float]]
+    classified: dict[tuple[str, str], Classification]
 
 
 class _MessageFailed(Exception):
@@ -119,14 +128,26 @@ class BatchClassifier:
         self.inner = inner
         self._local = threading.local()
 
-    def prime(self, items: Sequence[tuple[str, str]]) -> None:
+    def prime(
+        self,
+        items: Sequence[tuple[str, str]],
+        ahead: dict[tuple[str, str], Classification] | None = None,
+    ) -> None:
+        """Classify the batch's items in one call, except those classified `ahead`."""
+        ready = dict(ahead or {})
+        missing = [item for item in dict.fromkeys(items) if item not in ready]
+        if missing:
+            ready.update(self.results(missing))
+        self._local.ready = ready
+
+    def results(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Classification]:
+        """One `classify_batch` call, timed for the metrics; safe from any thread."""
         if not items:
-            self._local.ready = {}
-            return
+            return {}
         began = time.perf_counter()
         results = classify_batch(self.inner, items)
         metrics.observe_classification((time.perf_counter() - began) / len(items), len(items))
-        self._local.ready = dict(zip(items, results, strict=True))
+        return dict(zip(items, results, strict=True))
 
     def clear(self) -> None:
         self._local.ready = {}
@@ -263,6 +284,31 @@ class Intake:
             )
 
     # -- step 2 -------------------------------------------------------------------------
+    def prepare(self, inbound_ids: Sequence[int]) -> Prepared:
+        """Read, parse and classify a batch without deciding it or writing anything, to be
+        handed to `process_batch(…, prepared=…)` later. The watcher runs this for the next
+        batch in a thread while the current one is decided. With the classifier in this
+        process the two mostly take turns (the GIL); with it in a worker process
+        (classify/worker.py) the classifying happens on another core meanwhile. A row decided
+        meanwhile by another instance is simply not used; the raw bytes never change (their
+        digest is checked all the same)."""
+        self.classifier.wait_ready()
+        with self._factory() as session:
+            rows = session.execute(
+                sa.select(InboundMessage.id, InboundMessage.raw, InboundMessage.raw_sha256)
+                .where(
+                    InboundMessage.id.in_(list(inbound_ids)),
+                    InboundMessage.processed_at.is_(None),
+                )
+                .order_by(InboundMessage.id)
+            ).all()
+        parsed: dict[int, tuple[str, ParsedMessage | None, float]] = {}
+        for row_id, raw, digest in rows:
+            msg, seconds = _timed_parse(raw)
+            parsed[row_id] = (digest, msg, seconds)
+        items = [steps.classifier_input(msg) for _, msg, _ in parsed.values() if msg and msg.ok]
+        return Prepared(parsed, self.classifier.results(list(dict.fromkeys(items))))
+
     def process(self, inbound_id: int) -> Outcome | None:
         """Decide one stored message. Never raises for a bad message: it becomes needs_review."""
         outcomes = self.process_batch([inbound_id])
@@ -274,6 +320,7 @@ class Intake:
         *,
         checkpoint: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
+        prepared: Prepared | None = None,
     ) -> list[Outcome]:
         """Decide several messages in one transaction, each inside its own savepoint.
 
@@ -305,10 +352,10 @@ class Intake:
         # so that it cannot take the rest of a batch with it again.
         for inbound_id in inbound_ids:
             if prior.get(inbound_id, 0) > 0:
-                outcomes += self._decide_counted([inbound_id], checkpoint, stop)
+                outcomes += self._decide_counted([inbound_id], checkpoint, stop, prepared)
         fresh = [i for i in inbound_ids if prior.get(i) == 0]
         if fresh:
-            outcomes += self._decide_counted(fresh, checkpoint, stop)
+            outcomes += self._decide_counted(fresh, checkpoint, stop, prepared)
         for outcome in outcomes:
             # After the commit: a rolled-back decision is never counted, nor logged.
             metrics.record_outcome(outcome)
@@ -325,6 +372,7 @@ class Intake:
         inbound_ids: Sequence[int],
         checkpoint: Callable[[], None] | None,
         stop: threading.Event | None = None,
+        prepared: Prepared | None = None,
     ) -> list[Outcome]:
         with self._factory() as session, session.begin():
             session.execute(
@@ -334,7 +382,7 @@ class Intake:
                 .values(attempts=InboundMessage.attempts + 1)
             )  # committed before the work: a crash during it still counts
         try:
-            return self._decide_rows(inbound_ids, checkpoint, stop)
+            return self._decide_rows(inbound_ids, checkpoint, stop, prepared)
         except sa.exc.DBAPIError:
             # The database failed, not the message: the attempt must not count towards its
             # quarantine. Best effort; if the database is down this fails too, and then the
@@ -357,6 +405,7 @@ class Intake:
         inbound_ids: Sequence[int],
         checkpoint: Callable[[], None] | None,
         stop: threading.Event | None = None,
+        prepared: Prepared | None = None,
     ) -> list[Outcome]:
         """A batch without savepoints first: a SAVEPOINT and a RELEASE per message were a
         fifth of a backlog's statements, for failures that almost never happen. If a message
@@ -365,20 +414,21 @@ class Intake:
         its savepoint at once."""
         if len(inbound_ids) > 1:
             try:
-                return self._decide_rows_in(inbound_ids, checkpoint, stop, guarded=False)
+                return self._decide_rows_in(inbound_ids, checkpoint, stop, prepared, guarded=False)
             except _MessageFailed as failed:
                 log.warning(
                     "a message of a batch failed (%s); deciding the batch again, each message "
                     "on its own",
                     type(failed.__cause__).__name__,
                 )
-        return self._decide_rows_in(inbound_ids, checkpoint, stop, guarded=True)
+        return self._decide_rows_in(inbound_ids, checkpoint, stop, prepared, guarded=True)
 
     def _decide_rows_in(
         self,
         inbound_ids: Sequence[int],
         checkpoint: Callable[[], None] | None,
         stop: threading.Event | None,
+        prepared: Prepared | None,
         *,
         guarded: bool,
     ) -> list[Outcome]:
@@ -390,9 +440,10 @@ class Intake:
                     outcomes.append(self._quarantine(session, row))
                 else:
                     rows.append(row)
-            parsed = {row.id: _timed_parse(row) for row in rows}
+            parsed = {row.id: self._parsed(row, prepared) for row in rows}
             self.classifier.prime(
-                [steps.classifier_input(msg) for msg, _ in parsed.values() if msg and msg.ok]
+                [steps.classifier_input(msg) for msg, _ in parsed.values() if msg and msg.ok],
+                ahead=prepared.classified if prepared is not None else None,
             )
             readable = [msg for msg, _ in parsed.values() if msg is not None]
             batch = steps.BatchMemo.load(
@@ -426,6 +477,15 @@ class Intake:
             finally:
                 self.classifier.clear()
         return outcomes
+
+    @staticmethod
+    def _parsed(
+        row: InboundMessage, prepared: Prepared | None
+    ) -> tuple[ParsedMessage | None, float]:
+        ahead = prepared.parsed.get(row.id) if prepared is not None else None
+        if ahead is not None and ahead[0] == row.raw_sha256:
+            return ahead[1], ahead[2]
+        return _timed_parse(row.raw)
 
     @staticmethod
     def _uncount(session: Session, inbound_ids: list[int]) -> None:

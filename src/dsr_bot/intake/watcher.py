@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsr_bot import metrics, outbox
 from dsr_bot.cases.service import record_event
 from dsr_bot.config import Settings
-from dsr_bot.intake.pipeline import Intake, RawMessage
+from dsr_bot.intake.pipeline import Intake, Prepared, RawMessage
 from dsr_bot.mail.imap import Backoff, ImapLoginRefused, ImapMailbox, ImapUnavailable
 from dsr_bot.store.db import LeadershipLost
 from dsr_bot.store.tables import InboundMessage, MailboxState, Outbound
@@ -293,21 +294,52 @@ class MailboxWatcher:
         return result
 
     def _decide_pending(self, result: CycleResult) -> None:
-        pending = self.app.intake.pending_ids()
-        for start in range(0, len(pending), DECIDE_BATCH):
-            chunk = pending[start : start + DECIDE_BATCH]
-            outcomes = self.app.intake.process_batch(
-                chunk, checkpoint=lambda: self._crash_point("decide"), stop=self.stop
-            )
-            for outcome in outcomes:
-                result.processed += 1
-                key = outcome.disposition.value
-                result.dispositions[key] = result.dispositions.get(key, 0) + 1
-            if self._progress is not None:
-                left = len(pending) - start - len(chunk)
-                self._progress(result.processed, result.processed + left)
-            if self.stop.is_set():
-                break
+        """Batch after batch; while one is decided, the next is read, parsed and classified
+        in a thread (`Intake.prepare`). What runs ahead writes nothing, so a crash or a stop
+        loses no work that was not done again anyway."""
+        intake = self.app.intake
+        pending = intake.pending_ids()
+        chunks = [pending[i : i + DECIDE_BATCH] for i in range(0, len(pending), DECIDE_BATCH)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-ahead") as ahead:
+            upcoming: Future[Prepared] | None = None
+            for n, chunk in enumerate(chunks):
+                current, upcoming = upcoming, None
+                if n + 1 < len(chunks):
+                    upcoming = ahead.submit(intake.prepare, chunks[n + 1])
+                try:
+                    outcomes = intake.process_batch(
+                        chunk,
+                        checkpoint=lambda: self._crash_point("decide"),
+                        stop=self.stop,
+                        prepared=self._prepared(current),
+                    )
+                except BaseException:
+                    if upcoming is not None:
+                        upcoming.cancel()
+                    raise
+                for outcome in outcomes:
+                    result.processed += 1
+                    key = outcome.disposition.value
+                    result.dispositions[key] = result.dispositions.get(key, 0) + 1
+                if self._progress is not None:
+                    left = sum(len(c) for c in chunks[n + 1 :])
+                    self._progress(result.processed, result.processed + left)
+                if self.stop.is_set():
+                    if upcoming is not None:
+                        upcoming.cancel()
+                    break
+
+    @staticmethod
+    def _prepared(future: Future[Prepared] | None) -> Prepared | None:
+        """The batch prepared ahead, or None to prepare it inline: a failure there (the
+        database, a classifier error) is met again, and handled, by the batch itself."""
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except Exception as exc:
+            log.warning("preparing a batch ahead failed (%s)", type(exc).__name__)
+            return None
 
     def drain_outbox(self) -> int:
         """Send everything due, pass after pass (`outbox_batch` items each), until a pass
