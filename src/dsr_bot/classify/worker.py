@@ -38,7 +38,7 @@ from dsr_bot.cases.model import Classification
 
 log = logging.getLogger(__name__)
 
-# How long the parent waits for the worker to exit after closing its pipe.
+# How long the parent waits for the worker to exit after closing its socket.
 STOP_TIMEOUT = 5.0
 
 
@@ -76,7 +76,10 @@ def serve(
 
 class ProcessClassifier:
     """`Classifier` whose work is done by the worker process; safe from several threads
-    (one batch at a time goes over the pipe)."""
+    (one batch at a time goes over the socket)."""
+
+    # Intake classifies the next batch ahead only for a classifier that runs apart.
+    apart = True
 
     def __init__(
         self, threshold: float, review_low: float, *, model_dir: Path | None = None

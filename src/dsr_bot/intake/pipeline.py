@@ -152,6 +152,12 @@ class BatchClassifier:
     def clear(self) -> None:
         self._local.ready = {}
 
+    @property
+    def apart(self) -> bool:
+        """The classifier runs in a process of its own (classify/worker.py): classifying a
+        batch ahead then overlaps with deciding the one before it."""
+        return bool(getattr(self.inner, "apart", False))
+
     def wait_ready(self) -> None:
         """Block until a classifier still loading (bootstrap.LoadingClassifier) is ready;
         raises if it failed, before any attempt is counted against a message."""
@@ -286,10 +292,9 @@ class Intake:
     # -- step 2 -------------------------------------------------------------------------
     def prepare(self, inbound_ids: Sequence[int]) -> Prepared:
         """Read, parse and classify a batch without deciding it or writing anything, to be
-        handed to `process_batch(…, prepared=…)` later. The watcher runs this for the next
-        batch in a thread while the current one is decided. With the classifier in this
-        process the two mostly take turns (the GIL); with it in a worker process
-        (classify/worker.py) the classifying happens on another core meanwhile. A row decided
+        handed to `process_batch(…, prepared=…)` later. With the classifier in a worker
+        process (classify/worker.py), the watcher runs this for the next batch in a thread
+        while the current one is decided, and the classifying happens on another core. A row decided
         meanwhile by another instance is simply not used; the raw bytes never change (their
         digest is checked all the same)."""
         self.classifier.wait_ready()
