@@ -30,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -166,6 +167,10 @@ def proc_status(pid: int) -> dict[str, int]:
     }
 
 
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
 def tree_rss_kb(pid: int) -> int:
     """VmRSS of a process and its descendants (the classifier worker, multiprocessing's
     resource tracker), in kB."""
@@ -276,6 +281,7 @@ def measure(
 
     # Start-up cost (imports, model load, schema), measured on its own to subtract it.
     t0 = time.monotonic()
+    before = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
     subprocess.run(
         [*cmd, "--once"],
         env={**env, "DSR_BOT_IMAP_FOLDER": "Empty"},
@@ -283,9 +289,11 @@ def measure(
         capture_output=True,
     )
     startup = time.monotonic() - t0
+    startup_cpu = _cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - before
 
     base = sink.count()
     t0 = time.monotonic()
+    own_cpu = _cpu(resource.getrusage(resource.RUSAGE_SELF))
     # stderr to a file, not a pipe nobody reads: the bot logs a line per message.
     log_path = root / f"run-once-{label}.log"
     with open(log_path, "wb") as log_file:
@@ -296,6 +304,7 @@ def measure(
         _, status, usage = os.wait4(proc.pid, 0)
     # The cycle hands every acknowledgement to SMTP before the process exits.
     done = time.monotonic()
+    own_cpu = _cpu(resource.getrusage(resource.RUSAGE_SELF)) - own_cpu
     probe.done.set()
     probe.join()
     if os.waitstatus_to_exitcode(status) != 0:
@@ -348,6 +357,10 @@ def measure(
         "missed": missed,
         "rss": dict(sorted(probe.at.items())),
         "peak": usage.ru_maxrss / 1024,
+        # CPU per message: the bot with its reaped worker; this process (the SMTP server the
+        # acknowledgements go to, and the probe).
+        "bot_cpu_ms": 1000 * (_cpu(usage) - startup_cpu) / args.messages,
+        "bench_cpu_ms": 1000 * own_cpu / args.messages,
         "own_peak": probe.peak_mb,
         "tree_peak": probe.tree_peak_mb,
         "next": next_free + args.latency_samples * len(WORDS),
@@ -421,6 +434,11 @@ def main() -> None:
         print(
             f"dsr-bot run --once backlog rate  {r['rate']:8.1f} msg/s "
             f"({r['rate'] / pipe_rate:.2f} of nlp.pipe; target >= 0.50)"
+        )
+        print(
+            f"CPU per message                  {r['bot_cpu_ms']:8.2f} ms the bot (and worker), "
+            f"{r['bench_cpu_ms']:.2f} ms this process (SMTP server, probe); "
+            f"wall {1000 / r['rate']:.2f} ms"
         )
         print(f"start to ready (/readyz 200)     {r['ready']:8.2f} s (target <= 1.5 s)")
         print(
