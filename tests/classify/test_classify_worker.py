@@ -6,13 +6,21 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from dsr_bot.classify import load_classifier
 from dsr_bot.classify.corpus import read_jsonl
 from dsr_bot.classify.worker import ClassifierUnavailable, ProcessClassifier
+from dsr_bot.store.tables import InboundMessage
+from tests.fixtures.app import offline_app
+from tests.fixtures.bot import MAIL_FROM
+from tests.fixtures.dying_worker import MARKER
 
 CORPUS = Path(__file__).resolve().parents[2] / "classifiers" / "corpus"
 
@@ -97,3 +105,48 @@ def test_a_model_that_cannot_load_fails_readiness_and_every_batch(tmp_path: Path
             classifier.classify_batch(items(1))
     finally:
         classifier.close()
+
+
+def test_a_message_that_kills_the_worker_is_quarantined_and_the_rest_decided(
+    database_url: str, tmp_path: Path
+):
+    """Nothing lost: the batch with the killer fails as a whole (two workers die on it),
+    then each of its messages is tried alone; the killer is parked after its attempts and
+    the others become cases."""
+    dying = ProcessClassifier(0.5, 0.2, module="tests.fixtures.dying_worker")
+    try:
+        app = offline_app(database_url, tmp_path, classifier=dying)
+        now = datetime.now(UTC)
+        for uid in range(1, 4):
+            msg = EmailMessage()
+            msg["From"] = f"Person {uid} <p{uid}@example.org>"
+            msg["To"] = MAIL_FROM
+            msg["Subject"] = "Registerutdrag"
+            msg["Message-ID"] = make_msgid(domain="example.org")
+            marker = f" {MARKER}" if uid == 2 else ""
+            msg.set_content(f"Jag begär ett registerutdrag enligt artikel 15.{marker}")
+            app.intake.store_raw(
+                mailbox="t", uidvalidity=1, uid=uid, raw=msg.as_bytes(), received_at=now
+            )
+        failures = 0
+        for _ in range(10):  # cycles, as the watcher repeats a failed one
+            pending = app.intake.pending_ids()
+            if not pending:
+                break
+            try:
+                app.intake.process_batch(pending)
+            except ClassifierUnavailable:
+                failures += 1
+        assert app.intake.pending_ids() == []
+        with app.factory() as session:
+            rows = session.scalars(sa.select(InboundMessage).order_by(InboundMessage.uid)).all()
+            decided = [(r.uid, r.disposition, r.labels) for r in rows]
+            reason = rows[1].disposition_reason or ""
+        assert decided[0] == (1, "case", ["access"])
+        assert decided[2] == (3, "case", ["access"])
+        assert decided[1][:2] == (2, "needs_review") and reason.startswith("quarantined")
+        assert failures >= 2 and dying.starts >= 2 * failures
+        # The last worker started after the killer is alive and answers.
+        assert dying.classify_batch(items(1))
+    finally:
+        dying.close()

@@ -57,6 +57,17 @@ def test_all_servers_up(bot: Bot):
     assert bot.settings["imap_password"] not in out
 
 
+def test_the_classifier_worker_is_checked_when_it_is_on(bot: Bot):
+    _, lines, out = doctor(bot)
+    assert "classifier worker" not in lines  # off by default: nothing to check
+    code, lines, out = doctor(bot, classifier_process="true")
+    assert lines["classifier model"].startswith("✓"), out
+    assert lines["classifier worker"] == (
+        "✓ classifier worker: a worker process answers the sample alike (access)"
+    ), out
+    assert code == 0, out
+
+
 def test_dovecot_stopped(dovecot, bot: Bot):
     dovecot.stop()
     try:

@@ -82,9 +82,16 @@ class ProcessClassifier:
     apart = True
 
     def __init__(
-        self, threshold: float, review_low: float, *, model_dir: Path | None = None
+        self,
+        threshold: float,
+        review_low: float,
+        *,
+        model_dir: Path | None = None,
+        module: str = "dsr_bot.classify.worker",
     ) -> None:
+        """`module`: what `python -m` runs as the worker; tests name one that dies on cue."""
         self._args = (threshold, review_low, model_dir)
+        self._module = module
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: Connection | None = None
@@ -92,8 +99,7 @@ class ProcessClassifier:
         self._error: str | None = None
         self.starts = 0
         self._start()
-        # Before multiprocessing's own exit handler (atexit runs last-registered first),
-        # which would wait forever for a worker that ignores SIGTERM.
+        # An orderly end at exit as well; without it the worker still ends, on EOF.
         atexit.register(self.close)
 
     # -- the process --------------------------------------------------------------------
@@ -105,7 +111,7 @@ class ProcessClassifier:
                 [
                     sys.executable,
                     "-m",
-                    "dsr_bot.classify.worker",
+                    self._module,
                     str(theirs.fileno()),
                     repr(threshold),
                     repr(review_low),

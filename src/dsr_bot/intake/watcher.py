@@ -298,7 +298,7 @@ class MailboxWatcher:
         read, parsed and classified in a thread (`Intake.prepare`) while one is decided;
         what runs ahead writes nothing, so a crash or a stop loses no work that was not done
         again anyway. With the classifier in this process it is not: the two would only take
-        turns (the GIL), and measured no faster, with 30 MB more resident at 50,000 mails
+        turns (the GIL), and measured no faster, with 13 MB more resident at 50,000 mails
         (a second thread's malloc arena)."""
         intake = self.app.intake
         pending = intake.pending_ids()

@@ -183,6 +183,36 @@ def check_model(settings: Settings) -> Iterator[Finding]:
         )
         return
     yield ok("classifier model", f"loaded from {MODEL_DIR}; sample access request → {labels}")
+    if settings.classifier_process:
+        yield from _check_worker(settings, labels)
+
+
+def _check_worker(settings: Settings, expected: str) -> Iterator[Finding]:
+    """DSR_BOT_CLASSIFIER_PROCESS: the worker starts, loads and answers as this process does."""
+    from dsr_bot.classify.worker import ClassifierUnavailable, ProcessClassifier
+
+    worker = ProcessClassifier(settings.classifier_threshold, settings.classifier_review_low)
+    try:
+        result = worker.classify(*SAMPLE_REQUEST)
+    except ClassifierUnavailable as exc:
+        yield fail(
+            "classifier worker",
+            f"DSR_BOT_CLASSIFIER_PROCESS is on, but the worker process failed: {exc}",
+            "the worker's own error is printed above this report; fix the installation, or "
+            "set DSR_BOT_CLASSIFIER_PROCESS=false",
+        )
+        return
+    finally:
+        worker.close()
+    labels = ", ".join(str(label) for label in result.labels) or "nothing"
+    if labels != expected:
+        yield fail(
+            "classifier worker",
+            f"the worker process answers {labels}, this process {expected}",
+            "reinstall dsr-bot: the worker runs the interpreter and package this process runs",
+        )
+        return
+    yield ok("classifier worker", f"a worker process answers the sample alike ({labels})")
 
 
 def _first_line(exc: BaseException) -> str:
