@@ -297,9 +297,9 @@ class MailboxWatcher:
         """Batch after batch. With the classifier in a worker process, the next batch is
         read, parsed and classified in a thread (`Intake.prepare`) while one is decided;
         what runs ahead writes nothing, so a crash or a stop loses no work that was not done
-        again anyway. With the classifier in this process it is not: the two would only take
-        turns (the GIL), and measured no faster, with 13 MB more resident at 50,000 mails
-        (a second thread's malloc arena)."""
+        again anyway. With the classifier in this process nothing runs ahead: the two would
+        only take turns (the GIL), and measured no faster, with 13 MB more resident at 50,000
+        mails (a second thread's malloc arena)."""
         intake = self.app.intake
         pending = intake.pending_ids()
         chunks = [pending[i : i + DECIDE_BATCH] for i in range(0, len(pending), DECIDE_BATCH)]
