@@ -172,8 +172,7 @@ def _cpu(usage: resource.struct_rusage) -> float:
 
 
 def tree_rss_kb(pid: int) -> int:
-    """VmRSS of a process and its descendants (the classifier worker, multiprocessing's
-    resource tracker), in kB."""
+    """VmRSS of a process and its descendants (the classifier worker), in kB."""
     total = proc_status(pid).get("VmRSS", 0)
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
