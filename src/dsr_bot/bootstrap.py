@@ -151,12 +151,13 @@ class LoadingClassifier:
             raise RuntimeError("the classifier could not be loaded") from self._error
         return self._loaded
 
-    def check(self) -> health.CheckResult:
+    def check(self) -> tuple[bool, str]:
+        """(ok, detail) for /readyz, as ProcessClassifier.check."""
         if not self._done.is_set():
-            return health.CheckResult(True, "loading")
+            return True, "loading"
         if self._error is not None:
-            return health.CheckResult(False, f"not loaded ({type(self._error).__name__})")
-        return health.CheckResult(True, "loaded")
+            return False, f"not loaded ({type(self._error).__name__})"
+        return True, "loaded"
 
     def classify(self, subject: str, text: str) -> Classification:
         return self.ready().classify(subject, text)
@@ -312,11 +313,9 @@ def start_http(
     readiness = readiness or health.Readiness()
     readiness.register("database", health.database_check(app.engine))
     model = app.intake.classifier.inner
-    if isinstance(model, LoadingClassifier):
-        readiness.register("classifier", model.check)
-    elif isinstance(model, ProcessClassifier):
-        worker = model
-        readiness.register("classifier", lambda: health.CheckResult(*worker.check()))
+    if isinstance(model, LoadingClassifier | ProcessClassifier):
+        loading = model
+        readiness.register("classifier", lambda: health.CheckResult(*loading.check()))
     readiness.register(
         "imap", health.imap_check(watcher) if watcher is not None else health.standby_check
     )

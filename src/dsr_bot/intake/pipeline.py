@@ -24,7 +24,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -106,6 +106,11 @@ def _timed_parse(raw: bytes | None) -> tuple[ParsedMessage | None, float]:
     return msg, time.monotonic() - started
 
 
+def _classifier_items(parsed: Iterable[ParsedMessage | None]) -> list[tuple[str, str]]:
+    """What the batch's one classifier call reads: every message parsed without trouble."""
+    return [steps.classifier_input(msg) for msg in parsed if msg and msg.ok]
+
+
 @dataclass
 class Prepared:
     """A batch read, parsed and classified ahead of its decision (`Intake.prepare`), while
@@ -135,13 +140,13 @@ class BatchClassifier:
     ) -> None:
         """Classify the batch's items in one call, except those classified `ahead`."""
         ready = dict(ahead or {})
-        missing = [item for item in dict.fromkeys(items) if item not in ready]
-        if missing:
-            ready.update(self.results(missing))
+        ready.update(self.results([item for item in items if item not in ready]))
         self._local.ready = ready
 
     def results(self, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Classification]:
-        """One `classify_batch` call, timed for the metrics; safe from any thread."""
+        """One `classify_batch` call over the distinct items, timed for the metrics; safe
+        from any thread."""
+        items = list(dict.fromkeys(items))
         if not items:
             return {}
         began = time.perf_counter()
@@ -294,9 +299,9 @@ class Intake:
         """Read, parse and classify a batch without deciding it or writing anything, to be
         handed to `process_batch(…, prepared=…)` later. With the classifier in a worker
         process (classify/worker.py), the watcher runs this for the next batch in a thread
-        while the current one is decided, and the classifying happens on another core. A row decided
-        meanwhile by another instance is simply not used; the raw bytes never change (their
-        digest is checked all the same)."""
+        while the current one is decided, and the classifying happens on another core. A row
+        decided meanwhile by another instance is simply not used; the raw bytes never change
+        (their digest is checked all the same)."""
         self.classifier.wait_ready()
         with self._factory() as session:
             rows = session.execute(
@@ -311,8 +316,8 @@ class Intake:
         for row_id, raw, digest in rows:
             msg, seconds = _timed_parse(raw)
             parsed[row_id] = (digest, msg, seconds)
-        items = [steps.classifier_input(msg) for _, msg, _ in parsed.values() if msg and msg.ok]
-        return Prepared(parsed, self.classifier.results(list(dict.fromkeys(items))))
+        items = _classifier_items(msg for _, msg, _ in parsed.values())
+        return Prepared(parsed, self.classifier.results(items))
 
     def process(self, inbound_id: int) -> Outcome | None:
         """Decide one stored message. Never raises for a bad message: it becomes needs_review."""
@@ -447,7 +452,7 @@ class Intake:
                     rows.append(row)
             parsed = {row.id: self._parsed(row, prepared) for row in rows}
             self.classifier.prime(
-                [steps.classifier_input(msg) for msg, _ in parsed.values() if msg and msg.ok],
+                _classifier_items(msg for msg, _ in parsed.values()),
                 ahead=prepared.classified if prepared is not None else None,
             )
             readable = [msg for msg, _ in parsed.values() if msg is not None]
